@@ -1,0 +1,54 @@
+# Build, test and demo entry points. `sudo make demo` and `sudo make test`
+# are the two commands a newcomer needs (see README.md).
+SHELL := /bin/bash
+export PATH := /usr/local/go/bin:$(PATH)
+GO ?= go
+BIN := bin
+BINARIES := calico-node calicoctl
+PKGS := ./...
+# Tests that need the Debian etcd-server package fail instead of skipping.
+export CALICO_REQUIRE_ETCD_SERVER ?= 1
+
+.PHONY: all build deps test test-unit test-e2e lint fmt vet demo bench fuzz clean
+
+all: build
+
+deps:
+	./hack/deps.sh
+
+build:
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ $(addprefix ./cmd/,$(BINARIES))
+
+# Everything CI runs.
+test: deps build lint test-unit test-e2e
+
+test-unit:
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+test-e2e: build
+	$(GO) test -race -count=1 -timeout 20m -tags e2e ./test/e2e/...
+
+lint: vet
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+demo: deps build
+	./hack/demo.sh
+
+# Heavy scale benchmarks, not run in CI. Results go to bench/RESULTS.md by hand.
+bench: build
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./bench/...
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzDecodeStrict -fuzztime 30s ./api/v3/
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./internal/selector/
+
+clean:
+	rm -rf $(BIN)

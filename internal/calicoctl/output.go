@@ -1,0 +1,154 @@
+package calicoctl
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"sigs.k8s.io/yaml"
+
+	v3 "github.com/gocalico/calico/api/v3"
+)
+
+// format is an -o output format.
+type format int
+
+const (
+	formatTable format = iota // ps-style table
+	formatWide                // table with more columns
+	formatYAML
+	formatJSON
+	formatName
+)
+
+func parseFormat(s string) (format, error) {
+	switch strings.ToLower(s) {
+	case "", "ps", "table":
+		return formatTable, nil
+	case "wide":
+		return formatWide, nil
+	case "yaml", "yml":
+		return formatYAML, nil
+	case "json":
+		return formatJSON, nil
+	case "name":
+		return formatName, nil
+	}
+	return 0, usagef("unknown output format %q: use yaml, json, wide, name, or none for a table", s)
+}
+
+// resourceList is how several resources print in yaml and json: a
+// projectcalico.org/v3 List, as upstream calicoctl prints them.
+type resourceList struct {
+	APIVersion string        `json:"apiVersion"`
+	Kind       string        `json:"kind"`
+	Items      []v3.Resource `json:"items"`
+}
+
+// printOptions say how get prints what it found.
+type printOptions struct {
+	format format
+	// single: exactly one resource was asked for by name, so yaml and
+	// json print the object itself rather than a List.
+	single bool
+	// namespaceColumn adds NAMESPACE to tables of namespaced kinds.
+	namespaceColumn bool
+}
+
+func printResources(w io.Writer, rs []v3.Resource, o printOptions) error {
+	switch o.format {
+	case formatYAML, formatJSON:
+		var v any = resourceList{APIVersion: v3.APIVersion, Kind: "List", Items: rs}
+		if rs == nil {
+			v = resourceList{APIVersion: v3.APIVersion, Kind: "List", Items: []v3.Resource{}}
+		}
+		if o.single && len(rs) == 1 {
+			v = rs[0]
+		}
+		b, err := json.MarshalIndent(v, "", "  ")
+		if err != nil {
+			return fmt.Errorf("encoding output: %w", err)
+		}
+		if o.format == formatYAML {
+			if b, err = yaml.JSONToYAML(b); err != nil {
+				return fmt.Errorf("encoding output: %w", err)
+			}
+			_, err = w.Write(b)
+			return err
+		}
+		_, err = fmt.Fprintf(w, "%s\n", b)
+		return err
+	case formatName:
+		for _, r := range rs {
+			fmt.Fprintf(w, "%s.%s/%s\n", strings.ToLower(r.GetTypeMeta().Kind), v3.Group, r.GetObjectMeta().Name)
+		}
+		return nil
+	}
+	return printTables(w, rs, o)
+}
+
+// printTables prints one table per kind, in order of first appearance.
+func printTables(w io.Writer, rs []v3.Resource, o printOptions) error {
+	var kinds []string
+	byKind := map[string][]v3.Resource{}
+	for _, r := range rs {
+		k := r.GetTypeMeta().Kind
+		if _, ok := byKind[k]; !ok {
+			kinds = append(kinds, k)
+		}
+		byKind[k] = append(byKind[k], r)
+	}
+	for i, k := range kinds {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		if err := printTable(w, k, byKind[k], o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func printTable(w io.Writer, kind string, rs []v3.Resource, o printOptions) error {
+	cols := columnsFor(kind, o.format == formatWide)
+	if info, ok := v3.LookupKind(kind); ok && info.Namespaced && o.namespaceColumn {
+		cols = append([]column{colNS}, cols...)
+	}
+	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
+	headers := make([]string, len(cols))
+	for i, c := range cols {
+		headers[i] = c.header
+	}
+	fmt.Fprintln(tw, strings.Join(headers, "\t"))
+	for _, r := range rs {
+		obj, err := jsonObject(r)
+		if err != nil {
+			return err
+		}
+		cells := make([]string, len(cols))
+		for i, c := range cols {
+			cells[i] = c.value(obj)
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+	}
+	return tw.Flush()
+}
+
+// jsonObject returns r's JSON form as a generic object, numbers kept
+// exact.
+func jsonObject(r v3.Resource) (map[string]any, error) {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("encoding %s %q: %w", r.GetTypeMeta().Kind, r.GetObjectMeta().Name, err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var obj map[string]any
+	if err := dec.Decode(&obj); err != nil {
+		return nil, fmt.Errorf("decoding %s %q: %w", r.GetTypeMeta().Kind, r.GetObjectMeta().Name, err)
+	}
+	return obj, nil
+}

@@ -1,0 +1,12 @@
+package datastore
+
+// SetListPaging makes an etcd Backend read List in pages of n keys and
+// call afterPage (if not nil) between pages.
+func SetListPaging(be Backend, n int64, afterPage func()) {
+	b := be.(*etcdBackend)
+	b.pageSize = n
+	b.afterPage = afterPage
+}
+
+// DefaultEndpointsFor is defaultEndpoints with another socket path.
+var DefaultEndpointsFor = defaultEndpoints

@@ -1,0 +1,151 @@
+package syncer
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/gocalico/calico/internal/datastore"
+)
+
+// applyList delivers the differences between the cache and a list taken at
+// rev: deletes for cached keys that are gone (sorted by key), then new and
+// changed keys in key order. Keys whose mod revision is unchanged are
+// neither decoded nor delivered again. It reports false if ctx ended.
+func (p *prefixSyncer) applyList(ctx context.Context, kvs []*datastore.KV, rev int64) bool {
+	if !slices.IsSortedFunc(kvs, compareKV) {
+		slices.SortFunc(kvs, compareKV)
+	}
+	if len(p.cache) == 0 {
+		p.cache = make(map[string]int64, len(kvs))
+	}
+	var gone []string
+	for key := range p.cache {
+		if _, found := slices.BinarySearchFunc(kvs, key, compareKVKey); !found {
+			gone = append(gone, key)
+		}
+	}
+	slices.Sort(gone)
+	for _, key := range gone {
+		valid := p.cache[key] > 0
+		delete(p.cache, key)
+		if valid && !p.emit(ctx, Update{Type: UpdateDeleted, Key: key, Revision: rev}) {
+			return false
+		}
+	}
+	for i, kv := range kvs {
+		// Drop the list's reference so each value can be collected once
+		// the consumer is done with it.
+		kvs[i] = nil
+		if old, ok := p.cache[kv.Key]; ok && abs(old) == kv.ModRevision {
+			continue
+		}
+		if !p.put(ctx, kv) {
+			return false
+		}
+	}
+	p.rev = rev
+	if !p.flush(ctx) {
+		return false
+	}
+	return p.send(ctx, message{kind: msgListed})
+}
+
+// applyEvents delivers one watch response's events. Events the cache
+// already reflects are skipped, so an overlapping re-watch cannot produce
+// duplicates. It reports false if ctx ended.
+func (p *prefixSyncer) applyEvents(ctx context.Context, events []datastore.Event) bool {
+	for i := range events {
+		ev := &events[i]
+		rev := ev.KV.ModRevision
+		old, cached := p.cache[ev.KV.Key]
+		if rev < p.rev || (cached && abs(old) >= rev) {
+			continue
+		}
+		switch ev.Type {
+		case datastore.EventPut:
+			if !p.put(ctx, &ev.KV) {
+				return false
+			}
+		case datastore.EventDelete:
+			if cached {
+				delete(p.cache, ev.KV.Key)
+				if old > 0 && !p.emit(ctx, Update{Type: UpdateDeleted, Key: ev.KV.Key, Revision: rev}) {
+					return false
+				}
+			}
+		}
+		p.rev = max(p.rev, rev)
+	}
+	return p.flush(ctx)
+}
+
+// put records a value seen at kv.ModRevision and emits the matching
+// update. A value that fails to decode is logged, counted and skipped; if
+// it replaces a value the consumer has, the consumer gets a delete marked
+// Invalid.
+func (p *prefixSyncer) put(ctx context.Context, kv *datastore.KV) bool {
+	old, had := p.cache[kv.Key]
+	wasValid := had && old > 0
+	v, err := p.decode(kv)
+	if err != nil {
+		p.log.Warn("skipping invalid value", "key", kv.Key, "revision", kv.ModRevision, "error", err)
+		p.s.cfg.Metrics.incInvalid(p.prefix)
+		p.cache[kv.Key] = -kv.ModRevision
+		if !wasValid {
+			return true
+		}
+		return p.emit(ctx, Update{Type: UpdateDeleted, Key: kv.Key, Revision: kv.ModRevision, Invalid: true})
+	}
+	p.cache[kv.Key] = kv.ModRevision
+	typ := UpdateNew
+	if wasValid {
+		typ = UpdateChanged
+	}
+	return p.emit(ctx, Update{Type: typ, Key: kv.Key, Value: v, Revision: kv.ModRevision})
+}
+
+// decode decodes kv's value. A panicking decoder is treated as a decode
+// error: a value read from etcd must never crash the component.
+func (p *prefixSyncer) decode(kv *datastore.KV) (v any, err error) {
+	if p.s.cfg.Decode == nil {
+		return kv.Value, nil
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			v, err = nil, fmt.Errorf("decoder panicked: %v", r)
+		}
+	}()
+	return p.s.cfg.Decode(kv.Key, kv.Value, kv.ModRevision)
+}
+
+// emit queues u, flushing when the batch is full.
+func (p *prefixSyncer) emit(ctx context.Context, u Update) bool {
+	p.batch = append(p.batch, u)
+	if len(p.batch) >= p.s.cfg.BatchSize {
+		return p.flush(ctx)
+	}
+	return true
+}
+
+// flush hands the queued updates to the Run goroutine.
+func (p *prefixSyncer) flush(ctx context.Context) bool {
+	if len(p.batch) == 0 {
+		return true
+	}
+	b := p.batch
+	p.batch = nil
+	return p.send(ctx, message{kind: msgUpdates, updates: b})
+}
+
+func compareKV(a, b *datastore.KV) int { return strings.Compare(a.Key, b.Key) }
+
+func compareKVKey(kv *datastore.KV, key string) int { return strings.Compare(kv.Key, key) }
+
+func abs(n int64) int64 {
+	if n < 0 {
+		return -n
+	}
+	return n
+}

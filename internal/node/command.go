@@ -1,0 +1,102 @@
+// Package node is calico-node: flags, configuration and the daemon's main
+// loop (embedded datastore, startup defaults; agent and BGP come later).
+package node
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gocalico/calico/internal/buildinfo"
+	"github.com/gocalico/calico/internal/datastore"
+)
+
+// Config is everything calico-node needs to run.
+type Config struct {
+	NodeName string
+	// EmbeddedDir, when set, makes calico-node serve the datastore itself
+	// from this data directory.
+	EmbeddedDir string
+	// EmbeddedSocket and EmbeddedListen are where the embedded datastore
+	// is served: a unix socket and a loopback client URL ("" = off).
+	EmbeddedSocket string
+	EmbeddedListen string
+	Datastore      datastore.Config
+	Defaults       Defaults
+	// InitOnly creates the startup defaults and exits (with an embedded
+	// datastore this is of little use except in tests).
+	InitOnly bool
+	LogLevel string
+}
+
+// NewCommand returns the calico-node command line.
+func NewCommand() *cobra.Command {
+	var cfg Config
+	cmd := &cobra.Command{
+		Use:   "calico-node",
+		Short: "Per-host Calico daemon",
+		Long: `calico-node runs on every host. With --embedded-etcd DIR it also serves the
+datastore (etcd v3, embedded) on a unix socket and a loopback port, so one
+machine needs nothing else. Otherwise it connects to an etcd cluster given by
+--etcd-endpoints (or ETCD_ENDPOINTS).
+
+At start it creates the datastore defaults that upstream Calico creates
+(ClusterInformation, the default tiers, FelixConfiguration, BGPConfiguration
+and a default IPv4 pool unless one exists), configured by the usual
+environment variables: CALICO_IPV4POOL_CIDR, CALICO_IPV4POOL_BLOCK_SIZE,
+CALICO_IPV4POOL_IPIP, CALICO_IPV4POOL_VXLAN, CALICO_IPV4POOL_NAT_OUTGOING,
+CALICO_IPV4POOL_NODE_SELECTOR, CALICO_IPV6POOL_* likewise, NO_DEFAULT_POOLS,
+CLUSTER_TYPE.`,
+		Example: `  calico-node --embedded-etcd /var/lib/calico/etcd --nodename host1
+  ETCD_ENDPOINTS=https://10.0.0.1:2379 calico-node --etcd-cert c.pem --etcd-key k.pem --etcd-ca ca.pem`,
+		Version:       buildinfo.Version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cfg.NodeName == "" {
+				h, err := os.Hostname()
+				if err != nil {
+					return fmt.Errorf("no --nodename and no hostname: %w", err)
+				}
+				cfg.NodeName = strings.ToLower(h)
+			}
+			var err error
+			if cfg.Defaults, err = DefaultsFromEnv(os.Getenv); err != nil {
+				return err
+			}
+			log, err := newLogger(cfg.LogLevel)
+			if err != nil {
+				return err
+			}
+			return Run(cmd.Context(), cfg, log)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.NodeName, "nodename", os.Getenv("NODENAME"), "this host's node name (env NODENAME; default: the hostname)")
+	f.StringVar(&cfg.EmbeddedDir, "embedded-etcd", "", "serve an embedded etcd datastore from this data directory")
+	f.StringVar(&cfg.EmbeddedSocket, "embedded-etcd-socket", datastore.DefaultSocketPath, "unix socket the embedded datastore serves on (\"\" = none)")
+	f.StringVar(&cfg.EmbeddedListen, "embedded-etcd-listen", "http://127.0.0.1:2379", "loopback client URL the embedded datastore serves on (\"\" = none)")
+	f.BoolVar(&cfg.InitOnly, "init-only", false, "create the datastore defaults and exit")
+	f.StringVar(&cfg.LogLevel, "log-level", envOr("CALICO_LOG_LEVEL", "info"), "debug, info, warn or error (env CALICO_LOG_LEVEL)")
+	cfg.Datastore.BindFlags(f)
+	return cmd
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func newLogger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}

@@ -1,0 +1,97 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	v3 "github.com/gocalico/calico/api/v3"
+	"github.com/gocalico/calico/internal/datastore"
+	"github.com/gocalico/calico/internal/datastore/embedded"
+	"github.com/gocalico/calico/internal/resources"
+)
+
+// Run starts calico-node and blocks until ctx ends or the embedded
+// datastore fails.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	dsCfg := cfg.Datastore
+	var srv *embedded.Server
+	if cfg.EmbeddedDir != "" {
+		var err error
+		srv, err = embedded.Start(ctx, embedded.Config{
+			Dir:        cfg.EmbeddedDir,
+			SocketPath: cfg.EmbeddedSocket,
+			ClientURL:  cfg.EmbeddedListen,
+		}, log.With("component", "etcd"))
+		if err != nil {
+			return fmt.Errorf("embedded datastore: %w", err)
+		}
+		defer srv.Close()
+		dsCfg = datastore.Config{Endpoints: srv.Endpoints()}
+		log.Info("embedded datastore serving", "dir", cfg.EmbeddedDir, "endpoints", srv.Endpoints())
+	}
+
+	be, err := connect(ctx, dsCfg, log)
+	if err != nil {
+		return err
+	}
+	defer be.Close()
+	c := resources.New(be, resources.WithLogger(log))
+
+	if err := ensureDefaultsWithRetry(ctx, c, cfg, log); err != nil {
+		if ctx.Err() != nil {
+			// Asked to stop while starting: not a failure.
+			log.Info("shutting down before start-up finished")
+			return nil
+		}
+		return err
+	}
+	if cfg.InitOnly {
+		return nil
+	}
+	var srvDone <-chan struct{}
+	if srv != nil {
+		srvDone = srv.Done()
+	}
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+		return nil
+	case <-srvDone:
+		return fmt.Errorf("embedded datastore stopped: %w", srv.Err())
+	}
+}
+
+func connect(ctx context.Context, cfg datastore.Config, log *slog.Logger) (datastore.Backend, error) {
+	be, err := datastore.NewEtcd(ctx, cfg, log.With("component", "datastore"))
+	if err != nil {
+		return nil, fmt.Errorf("datastore %v: %w", cfg.Endpoints, err)
+	}
+	return be, nil
+}
+
+// ensureDefaultsWithRetry creates the startup defaults, retrying while the
+// datastore is not reachable yet (an etcd cluster still forming).
+func ensureDefaultsWithRetry(ctx context.Context, c *resources.Client, cfg Config, log *slog.Logger) error {
+	delay := 100 * time.Millisecond
+	for {
+		err := EnsureDefaults(ctx, c, cfg.NodeName, cfg.Defaults, log)
+		if err == nil {
+			log.Info("datastore defaults in place", "node", cfg.NodeName)
+			return nil
+		}
+		var ve *v3.ValidationError
+		if errors.As(err, &ve) {
+			return fmt.Errorf("creating datastore defaults: %w", err)
+		}
+		log.Warn("creating datastore defaults failed; retrying", "error", err, "retryIn", delay)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("creating datastore defaults: %w", err)
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 10*time.Second)
+	}
+}
