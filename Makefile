@@ -26,8 +26,10 @@ test: deps build lint test-unit test-e2e
 test-unit:
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
+# Privileged end-to-end tests on the namespace lab (root; later issues).
 test-e2e: build
-	$(GO) test -race -count=1 -timeout 20m -tags e2e ./test/e2e/...
+	@if [ -d test/e2e ]; then $(GO) test -race -count=1 -timeout 20m ./test/e2e/...; \
+	else echo "test-e2e: no end-to-end tests yet"; fi
 
 lint: vet
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

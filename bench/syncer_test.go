@@ -33,6 +33,13 @@ func BenchmarkSyncerInitialSync100k(b *testing.B) {
 
 	b.ResetTimer()
 	for range b.N {
+		t0 := time.Now()
+		kvs, _, err := be.List(context.Background(), resources.Prefix)
+		if err != nil || len(kvs) != n {
+			b.Fatalf("list: %d keys, %v", len(kvs), err)
+		}
+		b.ReportMetric(time.Since(t0).Seconds(), "list-only-s")
+		kvs = nil
 		runtime.GC()
 		resetPeakRSS()
 		heap := sampleHeap()
@@ -40,7 +47,7 @@ func BenchmarkSyncerInitialSync100k(b *testing.B) {
 		s := syncer.New(syncer.Config{Backend: be, Prefixes: []string{resources.Prefix}, Decode: decoder()}, cache)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
-		t0 := time.Now()
+		t0 = time.Now()
 		go func() { done <- s.Run(ctx) }()
 		if err := cache.WaitInSync(ctx); err != nil {
 			b.Fatal(err)

@@ -14,6 +14,9 @@ const (
 // resource (CRD defaults plus libcalico's write-time defaulting). It is
 // idempotent and touches nothing the user set.
 func SetDefaults(r Resource) {
+	if isNil(r) {
+		return
+	}
 	switch o := r.(type) {
 	case *IPPool:
 		defaultIPPool(&o.Spec)
@@ -35,6 +38,26 @@ func SetDefaults(r Resource) {
 			m := DefaultNFTablesMode
 			o.Spec.NFTablesMode = &m
 		}
+	case *KubeControllersConfiguration:
+		defaultKubeControllers(&o.Spec)
+		if o.Status.RunningConfig != nil {
+			defaultKubeControllers(o.Status.RunningConfig)
+		}
+	}
+}
+
+// defaultKubeControllers applies the CRD defaults: health checks on, and
+// within configured controllers, LoadBalancer IPs for all services and
+// the policy name migrator on.
+func defaultKubeControllers(s *KubeControllersConfigurationSpec) {
+	if s.HealthChecks == "" {
+		s.HealthChecks = "Enabled"
+	}
+	if lb := s.Controllers.LoadBalancer; lb != nil && lb.AssignIPs == "" {
+		lb.AssignIPs = "AllServices"
+	}
+	if m := s.Controllers.Migration; m != nil && m.PolicyNameMigrator == "" {
+		m.PolicyNameMigrator = "Enabled"
 	}
 }
 

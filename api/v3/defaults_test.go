@@ -113,3 +113,20 @@ func TestSetDefaultsIdempotent(t *testing.T) {
 		}
 	}
 }
+
+func TestSetDefaultsKubeControllers(t *testing.T) {
+	k := NewKubeControllersConfiguration()
+	k.Spec.Controllers.LoadBalancer = &LoadBalancerControllerConfig{}
+	k.Spec.Controllers.Migration = &MigrationControllerConfig{}
+	k.Status.RunningConfig = &KubeControllersConfigurationSpec{HealthChecks: "Disabled"}
+	SetDefaults(k)
+	want := NewKubeControllersConfiguration()
+	want.Spec = KubeControllersConfigurationSpec{HealthChecks: "Enabled", Controllers: ControllersConfig{
+		LoadBalancer: &LoadBalancerControllerConfig{AssignIPs: "AllServices"},
+		Migration:    &MigrationControllerConfig{PolicyNameMigrator: "Enabled"},
+	}}
+	want.Status.RunningConfig = &KubeControllersConfigurationSpec{HealthChecks: "Disabled"}
+	if diff := cmp.Diff(want, k); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}

@@ -1,6 +1,9 @@
 package v3
 
-import "strings"
+import (
+	"reflect"
+	"strings"
+)
 
 // Kind names.
 const (
@@ -54,7 +57,7 @@ var kinds = []*KindInfo{
 	{KindBGPFilter, "bgpfilters", false, nil, func() Resource { return NewBGPFilter() }},
 	{KindFelixConfiguration, "felixconfigurations", false, []string{"felixconfig", "felixconfigs"}, func() Resource { return NewFelixConfiguration() }},
 	{KindClusterInformation, "clusterinformations", false, []string{"clusterinfo", "clusterinfos"}, func() Resource { return NewClusterInformation() }},
-	{KindKubeControllersConfiguration, "kubecontrollersconfigurations", false, []string{"kcc", "kubecontrollersconfig", "kubecontrollersconfigs"}, func() Resource { return NewKubeControllersConfiguration() }},
+	{KindKubeControllersConfiguration, "kubecontrollersconfigurations", false, []string{"kcc", "kccs", "kubecontrollersconfig", "kubecontrollersconfigs"}, func() Resource { return NewKubeControllersConfiguration() }},
 }
 
 // byName maps every accepted lowercase name to its kind; built once from
@@ -67,6 +70,15 @@ var byName = func() map[string]*KindInfo {
 		for _, s := range k.ShortNames {
 			m[s] = k
 		}
+	}
+	return m
+}()
+
+// byType maps each kind's Go struct type to its entry.
+var byType = func() map[reflect.Type]*KindInfo {
+	m := make(map[reflect.Type]*KindInfo, len(kinds))
+	for _, k := range kinds {
+		m[typeOfResource(k.New())] = k
 	}
 	return m
 }()

@@ -6,7 +6,7 @@ type KubeControllersConfiguration struct {
 	TypeMeta `json:",inline"`
 	Metadata ObjectMeta                         `json:"metadata"`
 	Spec     KubeControllersConfigurationSpec   `json:"spec"`
-	Status   KubeControllersConfigurationStatus `json:"status,omitzero"`
+	Status   KubeControllersConfigurationStatus `json:"status"`
 }
 
 // KubeControllersConfigurationSpec is the body of a
@@ -28,7 +28,7 @@ type ControllersConfig struct {
 	ServiceAccount   *ReconcilerConfig             `json:"serviceAccount,omitempty"`
 	Namespace        *ReconcilerConfig             `json:"namespace,omitempty"`
 	LoadBalancer     *LoadBalancerControllerConfig `json:"loadBalancer,omitempty"`
-	Migration        *MigrationControllerConfig    `json:"migration,omitempty"`
+	Migration        *MigrationControllerConfig    `json:"policyMigration,omitempty"`
 }
 
 // ReconcilerConfig is the configuration shared by simple controllers.
@@ -67,7 +67,7 @@ type LoadBalancerControllerConfig struct {
 
 // MigrationControllerConfig configures data migrations.
 type MigrationControllerConfig struct {
-	PolicyNameMigrator string `json:"policyNameMigrator,omitempty"`
+	PolicyNameMigrator string `json:"enabled,omitempty"`
 }
 
 // KubeControllersConfigurationStatus reports the configuration in use.

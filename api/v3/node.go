@@ -12,7 +12,7 @@ type Node struct {
 	TypeMeta `json:",inline"`
 	Metadata ObjectMeta `json:"metadata"`
 	Spec     NodeSpec   `json:"spec"`
-	Status   NodeStatus `json:"status,omitzero"`
+	Status   NodeStatus `json:"status,omitempty"` // upstream always writes it, {} when empty
 }
 
 // NodeSpec is the body of a Node.

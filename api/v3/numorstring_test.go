@@ -20,7 +20,7 @@ func TestPortJSON(t *testing.T) {
 		{in: `"80:80"`, want: SinglePort(80), out: `80`},
 		{in: `"http"`, want: NamedPort("http")},
 		{in: `"9000:8000"`, want: PortRange(9000, 8000)}, // representable; Validate rejects it
-		{in: `"a:b"`, want: NamedPort("a:b")},             // a name; Validate rejects it
+		{in: `"a:b"`, want: NamedPort("a:b")},            // a name; Validate rejects it
 		{in: `0`, want: SinglePort(0)},
 		{in: `65536`, wantErr: true},
 		{in: `-1`, wantErr: true},

@@ -13,6 +13,9 @@ const (
 
 // policyParts returns the metadata and tier of a policy kind.
 func policyParts(r Resource) (*ObjectMeta, string, bool) {
+	if isNil(r) {
+		return nil, "", false
+	}
 	switch o := r.(type) {
 	case *NetworkPolicy:
 		return &o.Metadata, o.Spec.Tier, true

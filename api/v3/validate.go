@@ -3,6 +3,7 @@ package v3
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strings"
 )
 
@@ -86,7 +87,7 @@ func (v *validator) add(path string, value any, format string, args ...any) {
 // datastore's checks). It returns a *ValidationError listing every problem,
 // or nil.
 func Validate(r Resource) error {
-	if r == nil {
+	if isNil(r) {
 		return &ValidationError{Errors: []FieldError{{Reason: "no resource"}}}
 	}
 	tm := r.GetTypeMeta()
@@ -114,15 +115,19 @@ func Validate(r Resource) error {
 	return &ValidationError{Kind: info.Kind, Name: r.GetObjectMeta().Name, Errors: v.errs}
 }
 
+// isNil reports whether r is nil or a nil pointer.
+func isNil(r Resource) bool {
+	if r == nil {
+		return true
+	}
+	v := reflect.ValueOf(r)
+	return v.Kind() == reflect.Pointer && v.IsNil()
+}
+
 // kindOf finds the registry entry for r's Go type.
 func kindOf(r Resource) (*KindInfo, bool) {
-	t := typeOfResource(r)
-	for _, k := range kinds {
-		if typeOfResource(k.New()) == t {
-			return k, true
-		}
-	}
-	return nil, false
+	k, ok := byType[typeOfResource(r)]
+	return k, ok
 }
 
 // spec dispatches to the per-kind checks.

@@ -79,6 +79,11 @@ func TestValidateAllKindsEmpty(t *testing.T) {
 	if err := Validate(nil); err == nil {
 		t.Error("Validate(nil) = nil")
 	}
+	var p *IPPool
+	if err := Validate(p); err == nil {
+		t.Error("Validate(nil *IPPool) = nil")
+	}
+	SetDefaults(p) // must not panic
 }
 
 func TestValidateMeta(t *testing.T) {
@@ -114,8 +119,8 @@ func TestValidateMeta(t *testing.T) {
 		{"dotted name", with(pool(), func(p *IPPool) { p.Metadata.Name = "my.pool-1" }), nil},
 		{"generateName", with(pool(), func(p *IPPool) { p.Metadata.GenerateName = "p-" }), []string{"metadata.generateName"}},
 		{"namespace on cluster kind", with(pool(), func(p *IPPool) { p.Metadata.Namespace = "ns" }), []string{"metadata.namespace"}},
-		{"missing namespace", np("p").DeepCopyResource().(*NetworkPolicy).withNamespace(""), []string{"metadata.namespace"}},
-		{"bad namespace", np("p").withNamespace("Prod"), []string{"metadata.namespace"}},
+		{"missing namespace", with(np("p"), func(p *NetworkPolicy) { p.Metadata.Namespace = "" }), []string{"metadata.namespace"}},
+		{"bad namespace", with(np("p"), func(p *NetworkPolicy) { p.Metadata.Namespace = "Prod" }), []string{"metadata.namespace"}},
 		{"labels ok", with(pool(), func(p *IPPool) {
 			p.Metadata.Labels = map[string]string{"app": "", "projectcalico.org/tier": "default", "a.b/c_d": "v-1.2_3", "X": long}
 		}), nil},
@@ -146,11 +151,6 @@ func TestValidateMeta(t *testing.T) {
 		{"wrong kind in type meta", with(pool(), func(p *IPPool) { p.Kind = "Pool" }), []string{"kind"}},
 		{"wrong api version", with(pool(), func(p *IPPool) { p.APIVersion = "v1" }), []string{"apiVersion"}},
 	})
-}
-
-func (p *NetworkPolicy) withNamespace(ns string) *NetworkPolicy {
-	p.Metadata.Namespace = ns
-	return p
 }
 
 func TestValidateOversize(t *testing.T) {

@@ -55,6 +55,9 @@ func computedWEPName(w *WorkloadEndpoint) (string, error) {
 // WorkloadEndpoint: it fills in an empty name from the spec and adds the
 // projectcalico.org/namespace and projectcalico.org/orchestrator labels.
 func CompleteWorkloadEndpoint(w *WorkloadEndpoint) error {
+	if w == nil {
+		return fmt.Errorf("complete workload endpoint: nil endpoint")
+	}
 	if w.Metadata.Name == "" {
 		name, err := computedWEPName(w)
 		if err != nil {

@@ -12,7 +12,6 @@ import (
 	"github.com/gocalico/calico/internal/calicoctl/ctltest"
 	"github.com/gocalico/calico/internal/datastore"
 	"github.com/gocalico/calico/internal/datastore/etcdtest"
-	"github.com/gocalico/calico/internal/resources"
 )
 
 const (
@@ -26,7 +25,6 @@ const (
 func TestBadInputWritesNothing(t *testing.T) {
 	_, be := etcdtest.Embedded(t)
 	ctl := ctltest.Runner{Backend: be}
-	bigNets := "[" + strings.Repeat(`"10.0.0.0/8",`, 200_000) + `"10.0.0.0/8"]`
 
 	tests := []struct {
 		name string
@@ -85,9 +83,9 @@ func TestBadInputWritesNothing(t *testing.T) {
 			want: []string{"metadata.labels"},
 		},
 		{
-			name: "oversize resource",
-			doc:  "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkSet\nmetadata: {name: huge}\nspec: {nets: " + bigNets + "}\n",
-			want: []string{"huge"},
+			name: "oversize annotations",
+			doc:  "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: p2\n  annotations:\n    note: " + strings.Repeat("x", 300*1024) + "\nspec: {cidr: 10.2.0.0/16}\n",
+			want: []string{`IPPool "p2": metadata.annotations`},
 		},
 		{
 			name: "name with a slash",
@@ -176,6 +174,26 @@ func TestBadInputSecondFile(t *testing.T) {
 	}
 }
 
+// TestOversizeResource: a resource whose encoding would pass etcd's
+// request size limit is refused before anything is written.
+func TestOversizeResource(t *testing.T) {
+	_, be := etcdtest.Embedded(t)
+	ctl := ctltest.Runner{Backend: be}
+	nets := strings.Repeat(`"ffff:ffff:ffff:ffff:ffff:ffff:ffff:0/112",`, 40_000)
+	doc := `[` + goodPoolJSON + `,{"apiVersion":"projectcalico.org/v3","kind":"GlobalNetworkSet","metadata":{"name":"huge"},` +
+		`"spec":{"nets":[` + nets + `"10.0.0.0/8"]}}]`
+	file := filepath.Join(t.TempDir(), "sets.json")
+	writeFile(t, file, doc)
+	res := ctl.Run(t, "", "apply", "-f", file)
+	if res.Code != 1 || !strings.Contains(res.Stderr, file+` doc 2: GlobalNetworkSet "huge": `) ||
+		!strings.Contains(res.Stderr, "exceeds the limit") {
+		t.Errorf("exit %d, stderr:\n%s", res.Code, res.Stderr)
+	}
+	assertEmpty(t, be)
+}
+
+const goodPoolJSON = `{"apiVersion":"projectcalico.org/v3","kind":"IPPool","metadata":{"name":"ok"},"spec":{"cidr":"10.5.0.0/16"}}`
+
 func lineWith(s, prefix string) string {
 	for _, l := range strings.Split(s, "\n") {
 		if strings.HasPrefix(l, prefix) {
@@ -195,7 +213,7 @@ func writeFile(t *testing.T, path, content string) {
 // assertEmpty checks that etcd holds no resource at all.
 func assertEmpty(t *testing.T, be datastore.Backend) {
 	t.Helper()
-	kvs, _, err := be.List(context.Background(), resources.Prefix)
+	kvs, _, err := be.List(context.Background(), "/calico/")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,8 @@ type outcome struct {
 	res     v3.Resource // as stored (or as it was, for delete); may be nil
 	err     error
 	skipped bool // --skip-exists / --skip-not-exists applied
+	// notTried: the command was interrupted before this item's turn.
+	notTried bool
 }
 
 // runBatch runs op on every item with at most n calls in flight and
@@ -54,7 +56,7 @@ func runBatch(ctx context.Context, items []item, n int, phase func(item) int, op
 				for g := range jobs {
 					for _, i := range g {
 						if err := ctx.Err(); err != nil {
-							outs[i] = outcome{err: err}
+							outs[i] = outcome{err: err, notTried: true}
 							continue
 						}
 						outs[i] = op(ctx, items[i])
@@ -90,10 +92,12 @@ type verb struct {
 // summarize prints the result of a batch the way calicoctl users expect
 // and returns a reportedError if anything failed.
 func (a *app) summarize(v verb, items []item, outs []outcome) error {
-	var ok, skipped int
+	var ok, skipped, notTried int
 	var failures []string
 	for i, o := range outs {
 		switch {
+		case o.notTried:
+			notTried++
 		case o.err == nil && o.skipped:
 			skipped++
 			ok++
@@ -104,7 +108,7 @@ func (a *app) summarize(v verb, items []item, outs []outcome) error {
 		}
 	}
 	what := kindPhrase(items)
-	if len(failures) == 0 {
+	if len(failures) == 0 && notTried == 0 {
 		note := ""
 		if skipped > 0 {
 			note = fmt.Sprintf(" (%d skipped)", skipped)
@@ -118,7 +122,10 @@ func (a *app) summarize(v verb, items []item, outs []outcome) error {
 	for _, f := range failures {
 		fmt.Fprintln(a.stderr, f)
 	}
-	return failed("%d of %d resource(s) failed to %s", len(failures), len(items), v.do)
+	if notTried > 0 {
+		fmt.Fprintf(a.stderr, "Interrupted: %d resource(s) not %s\n", notTried, v.done)
+	}
+	return failed("%d of %d resource(s) failed to %s", len(failures)+notTried, len(items), v.do)
 }
 
 // kindPhrase is "'IPPool' resource(s)" when every item has the same kind,

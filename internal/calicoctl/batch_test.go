@@ -90,8 +90,8 @@ func TestRunBatchCancelled(t *testing.T) {
 		t.Error("op called after cancellation")
 	}
 	for i, o := range outs {
-		if !errors.Is(o.err, context.Canceled) {
-			t.Errorf("outcome %d: err = %v, want context.Canceled", i, o.err)
+		if !errors.Is(o.err, context.Canceled) || !o.notTried {
+			t.Errorf("outcome %d = %+v, want not tried with context.Canceled", i, o)
 		}
 	}
 }
@@ -138,6 +138,14 @@ func TestSummarize(t *testing.T) {
 			outs:    []outcome{{}, {err: exists}, {}},
 			stdout:  "Partial success: created 2 out of 3 'IPPool' resource(s)\n",
 			stderr:  "Failed to create 'IPPool' resource: [resource already exists: IPPool(b)]\n",
+			wantErr: true,
+		},
+		{
+			name:    "interrupted",
+			items:   []item{pool("a"), pool("b"), pool("c")},
+			outs:    []outcome{{}, {err: context.Canceled, notTried: true}, {err: context.Canceled, notTried: true}},
+			stdout:  "Partial success: created 1 out of 3 'IPPool' resource(s)\n",
+			stderr:  "Interrupted: 2 resource(s) not created\n",
 			wantErr: true,
 		},
 	}

@@ -34,11 +34,13 @@ func (a *app) connect(ctx context.Context) (*resources.Client, func(), error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("cannot connect to %s: %w", where, err)
 		}
+		if err := probe(ctx, b, a.timeout); err != nil {
+			_ = b.Close()
+			return nil, nil, fmt.Errorf("cannot reach %s: %w", where, err)
+		}
 		be = &namedBackend{Backend: b, where: where}
 		closeFn = func() { _ = b.Close() }
-	}
-	if err := probe(ctx, be, a.timeout); err != nil {
-		closeFn()
+	} else if err := probe(ctx, be, a.timeout); err != nil {
 		return nil, nil, fmt.Errorf("cannot reach %s: %w", where, err)
 	}
 	opts := append([]resources.Option{resources.WithLogger(log)}, a.clientOpts...)
@@ -53,10 +55,13 @@ func probe(ctx context.Context, be datastore.Backend, timeout time.Duration) err
 		defer cancel()
 	}
 	_, err := be.Get(ctx, clusterInfoKey)
-	if err != nil && !errors.Is(err, datastore.ErrNotFound) {
-		return err
+	switch {
+	case err == nil || errors.Is(err, datastore.ErrNotFound):
+		return nil
+	case ctx.Err() != nil && timeout > 0:
+		return fmt.Errorf("no answer within %s: %w", timeout, ctx.Err())
 	}
-	return nil
+	return err
 }
 
 // namedBackend adds the endpoints to errors that are not one of the

@@ -96,10 +96,14 @@ func (a *app) runGet(ctx context.Context, o getOptions, args []string) error {
 		if o.allNamespaces {
 			ns = ""
 		}
-		rs, _, err := c.List(ctx, req.list.Kind, resources.ListOptions{Namespace: ns, Selector: sel})
+		rs, rev, err := c.List(ctx, req.list.Kind, resources.ListOptions{Namespace: ns, Selector: sel})
 		if err != nil {
 			fmt.Fprintf(a.stderr, "Failed to list '%s' resources: %v\n", req.list.Kind, err)
 			return failed("list failed")
+		}
+		po.listKind = req.list.Kind
+		if !o.export {
+			po.listRevision = rev
 		}
 		return printResources(a.stdout, exported(rs, o.export), po)
 	}

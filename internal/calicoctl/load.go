@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
+	"strings"
+	"sync"
 
 	v3 "github.com/gocalico/calico/api/v3"
 	"github.com/gocalico/calico/internal/resources"
@@ -59,33 +62,67 @@ type fileOptions struct {
 
 // load reads, decodes and checks every document of every file. It returns
 // the items, or every problem found (each naming file, document and
-// field); when problems is not empty nothing may be written.
+// field); when problems is not empty nothing may be written. Documents are
+// checked in parallel; items and problems keep the input order.
 func load(stdin io.Reader, o fileOptions, mode loadMode) (items []item, problems []string) {
 	srcs, err := readSources(stdin, o.files, o.recursive)
 	if err != nil {
 		return nil, []string{err.Error()}
 	}
+	type job struct {
+		file string
+		ch   chunk
+	}
+	var jobs []job
 	for _, src := range srcs {
 		for _, ch := range splitSource(src.data) {
-			docs, err := ch.documents()
-			if err != nil {
-				problems = append(problems, fmt.Sprintf("%s doc %d: %s", src.name, ch.number, ch.fileLines(err.Error())))
-				continue
-			}
-			for _, d := range docs {
-				it := item{file: src.name, doc: d.number, listItem: d.listItem}
-				if msgs := it.decode(d.raw, o, mode); len(msgs) > 0 {
-					for _, m := range msgs {
-						problems = append(problems, it.where()+": "+ch.fileLines(m))
-					}
-					continue
-				}
-				items = append(items, it)
-			}
+			jobs = append(jobs, job{src.name, ch})
 		}
+	}
+	type result struct {
+		items    []item
+		problems []string
+	}
+	results := make([]result, len(jobs))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(jobs)) {
+		wg.Go(func() {
+			for i := range next {
+				results[i].items, results[i].problems = loadChunk(jobs[i].file, jobs[i].ch, o, mode)
+			}
+		})
+	}
+	for i := range jobs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for _, r := range results {
+		items = append(items, r.items...)
+		problems = append(problems, r.problems...)
 	}
 	if len(problems) == 0 && len(items) == 0 {
 		problems = append(problems, "no resources found in the given files")
+	}
+	return items, problems
+}
+
+// loadChunk decodes and checks the documents of one chunk of a file.
+func loadChunk(file string, ch chunk, o fileOptions, mode loadMode) (items []item, problems []string) {
+	docs, err := ch.documents()
+	if err != nil {
+		return nil, []string{fmt.Sprintf("%s doc %d: %s", file, ch.number, ch.fileLines(err.Error()))}
+	}
+	for _, d := range docs {
+		it := item{file: file, doc: d.number, listItem: d.listItem}
+		if msgs := it.decode(d.raw, o, mode); len(msgs) > 0 {
+			for _, m := range msgs {
+				problems = append(problems, it.where()+": "+ch.fileLines(m))
+			}
+			continue
+		}
+		items = append(items, it)
 	}
 	return items, problems
 }
@@ -152,7 +189,7 @@ func describe(err error) []string {
 		kind, name, fields = de.Kind, de.Name, de.Errors
 	}
 	if len(fields) == 0 {
-		return []string{err.Error()}
+		return []string{strings.TrimPrefix(err.Error(), "decode resource: ")}
 	}
 	who := kind
 	if name != "" {

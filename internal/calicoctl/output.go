@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -40,12 +41,36 @@ func parseFormat(s string) (format, error) {
 	return 0, usagef("unknown output format %q: use yaml, json, wide, name, or none for a table", s)
 }
 
-// resourceList is how several resources print in yaml and json: a
-// projectcalico.org/v3 List, as upstream calicoctl prints them.
+// resourceList is how several resources print in yaml and json, as
+// upstream calicoctl prints them: an <Kind>List (with the list's revision)
+// when they are of one kind, a plain List when kinds are mixed.
 type resourceList struct {
-	APIVersion string        `json:"apiVersion"`
 	Kind       string        `json:"kind"`
+	APIVersion string        `json:"apiVersion"`
+	Metadata   v3.ListMeta   `json:"metadata"`
 	Items      []v3.Resource `json:"items"`
+}
+
+func newResourceList(rs []v3.Resource, o printOptions) resourceList {
+	l := resourceList{APIVersion: v3.APIVersion, Kind: "List", Items: rs}
+	if rs == nil {
+		l.Items = []v3.Resource{}
+	}
+	kind := o.listKind
+	for _, r := range rs {
+		if k := r.GetTypeMeta().Kind; kind == "" {
+			kind = k
+		} else if k != kind {
+			return l
+		}
+	}
+	if kind != "" {
+		l.Kind = kind + "List"
+	}
+	if o.listRevision > 0 {
+		l.Metadata.ResourceVersion = strconv.FormatInt(o.listRevision, 10)
+	}
+	return l
 }
 
 // printOptions say how get prints what it found.
@@ -56,15 +81,15 @@ type printOptions struct {
 	single bool
 	// namespaceColumn adds NAMESPACE to tables of namespaced kinds.
 	namespaceColumn bool
+	// listKind and listRevision describe a list of one kind.
+	listKind     string
+	listRevision int64
 }
 
 func printResources(w io.Writer, rs []v3.Resource, o printOptions) error {
 	switch o.format {
 	case formatYAML, formatJSON:
-		var v any = resourceList{APIVersion: v3.APIVersion, Kind: "List", Items: rs}
-		if rs == nil {
-			v = resourceList{APIVersion: v3.APIVersion, Kind: "List", Items: []v3.Resource{}}
-		}
+		var v any = newResourceList(rs, o)
 		if o.single && len(rs) == 1 {
 			v = rs[0]
 		}

@@ -34,7 +34,7 @@ that version instead.`,
 
   # Patch a namespaced policy
   calicoctl patch networkpolicy allow-web -n prod -p '{"spec":{"order":100}}'`,
-		Args: cobra.ExactArgs(2),
+		Args: usageArgs(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if patch == "" {
 				return usagef("give the patch with -p")

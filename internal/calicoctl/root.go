@@ -84,6 +84,7 @@ client certificates with --etcd-cert, --etcd-key and --etcd-ca.`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{msg: err.Error()} })
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -92,6 +93,14 @@ client certificates with --etcd-cert, --etcd-key and --etcd-ca.`,
 	pf.DurationVar(&a.timeout, "request-timeout", datastore.DefaultRequestTimeout,
 		"how long to wait for etcd to answer each request (and to connect)")
 	pf.StringVar(&a.logLevel, "log-level", "warn", "log level for diagnostics on stderr: debug, info, warn or error")
+
+	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+		var lvl slog.Level
+		if err := lvl.UnmarshalText([]byte(a.logLevel)); err != nil {
+			return usagef("--log-level %q: use debug, info, warn or error", a.logLevel)
+		}
+		return nil
+	}
 
 	root.AddCommand(
 		newCreateCommand(a),
@@ -145,13 +154,18 @@ func usagef(format string, args ...any) error {
 
 func isUsageError(err error) bool {
 	var ue *usageError
-	if errors.As(err, &ue) {
-		return true
+	// cobra's own "unknown command" error is not typed.
+	return errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command")
+}
+
+// usageArgs marks the errors of a cobra argument check as usage errors.
+func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := check(cmd, args); err != nil {
+			return &usageError{msg: err.Error()}
+		}
+		return nil
 	}
-	// cobra's own flag and argument errors.
-	msg := err.Error()
-	return strings.Contains(msg, "flag") || strings.Contains(msg, "unknown command") ||
-		strings.Contains(msg, "arg(s)")
 }
 
 // logger returns the logger for diagnostics: WithLogger's, or a text

@@ -70,13 +70,15 @@ func stripComments(b []byte) []byte {
 // documents returns the resource documents of the chunk: one, none (an
 // empty document), or the items of a List or JSON array.
 func (c chunk) documents() ([]docRef, error) {
-	if !c.json {
-		if _, err := yaml.YAMLToJSON(c.data); err != nil {
-			return nil, &yamlError{msg: err.Error()}
-		}
-	}
 	docs, err := v3.SplitDocuments(c.data)
 	if err != nil {
+		if !c.json {
+			// Say what is wrong with the YAML without the splitter's
+			// document numbering, which counts from 0 within the chunk.
+			if _, yerr := yaml.YAMLToJSON(c.data); yerr != nil {
+				return nil, &yamlError{msg: yerr.Error()}
+			}
+		}
 		return nil, err
 	}
 	out := make([]docRef, 0, len(docs))

@@ -26,7 +26,7 @@ resource "default" in the datastore, the cluster's Calico version and type
 
   # Client version only, without contacting the datastore
   calicoctl version --client`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			commit := buildinfo.GitCommit
 			if commit == "" {

@@ -76,7 +76,7 @@ any is invalid, the problems are listed and nothing is written.`,
 
   # Create everything in a directory
   calicoctl create -f ./manifests/`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.runWrite(cmd, o, writeCommand{
 				v:    verb{"create", "created"},
@@ -113,7 +113,7 @@ any is invalid, the problems are listed and nothing is written.`,
   # Apply a saved copy of the IP pools
   calicoctl get ippools -o yaml > pools.yaml
   calicoctl apply -f pools.yaml`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.runWrite(cmd, o, writeCommand{
 				v:    verb{"apply", "applied"},
@@ -147,7 +147,7 @@ any is invalid, the problems are listed and nothing is written.`,
   calicoctl get ippool p1 -o yaml > p1.yaml
   $EDITOR p1.yaml
   calicoctl replace -f p1.yaml`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.runWrite(cmd, o, writeCommand{
 				v:    verb{"replace", "replaced"},

@@ -74,7 +74,8 @@ func checkFixtureDoc(t *testing.T, e *env, d v3.Document) {
 		ns = "default"
 	}
 	if name == "" {
-		t.Skipf("%s: %s without a name: cannot be read back by name", d.Location(), kind)
+		t.Logf("%s: %s without a name: not read back", d.Location(), kind)
+		return
 	}
 	args := []string{"get", kind, name, "-o", "yaml"}
 	if info.Namespaced {

@@ -110,7 +110,8 @@ func path(obj map[string]any, p ...string) any {
 
 // subsetDiff lists where got differs from want, ignoring what got has in
 // addition (defaults): every map member of want must be in got with an
-// equal value, lists must have the same length and match element-wise.
+// equal value (or be a zero value, which the wire format omits), lists
+// must have the same length and match element-wise.
 func subsetDiff(want, got any, at string) []string {
 	switch w := want.(type) {
 	case map[string]any:
@@ -126,6 +127,9 @@ func subsetDiff(want, got any, at string) []string {
 		sort.Strings(keys)
 		for _, k := range keys {
 			gv, ok := g[k]
+			if !ok && isZero(w[k]) {
+				continue // omitempty: a zero value is written by leaving it out
+			}
 			if !ok {
 				out = append(out, fmt.Sprintf("%s.%s: missing (want %v)", at, k, w[k]))
 				continue
@@ -157,4 +161,23 @@ func mustContain(t *testing.T, what, s string, subs ...string) {
 			t.Errorf("%s does not contain %q:\n%s", what, sub, s)
 		}
 	}
+}
+
+// isZero reports whether a JSON value is one that omitempty leaves out.
+func isZero(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return true
+	case bool:
+		return !x
+	case string:
+		return x == ""
+	case float64:
+		return x == 0
+	case []any:
+		return len(x) == 0
+	case map[string]any:
+		return len(x) == 0
+	}
+	return false
 }

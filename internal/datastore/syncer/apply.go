@@ -3,8 +3,11 @@ package syncer
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/gocalico/calico/internal/datastore"
 )
@@ -34,6 +37,21 @@ func (p *prefixSyncer) applyList(ctx context.Context, kvs []*datastore.KV, rev i
 			return false
 		}
 	}
+	// Values are decoded a window at a time on every core, then delivered
+	// in key order from this goroutine.
+	pending := make([]*datastore.KV, 0, min(len(kvs), decodeWindow))
+	results := make([]decoded, cap(pending))
+	deliver := func() bool {
+		p.decodeAll(pending, results[:len(pending)])
+		for i, kv := range pending {
+			if !p.putDecoded(ctx, kv, results[i].v, results[i].err) {
+				return false
+			}
+			results[i] = decoded{}
+		}
+		pending = pending[:0]
+		return true
+	}
 	for i, kv := range kvs {
 		// Drop the list's reference so each value can be collected once
 		// the consumer is done with it.
@@ -41,9 +59,13 @@ func (p *prefixSyncer) applyList(ctx context.Context, kvs []*datastore.KV, rev i
 		if old, ok := p.cache[kv.Key]; ok && abs(old) == kv.ModRevision {
 			continue
 		}
-		if !p.put(ctx, kv) {
+		pending = append(pending, kv)
+		if len(pending) == cap(pending) && !deliver() {
 			return false
 		}
+	}
+	if !deliver() {
+		return false
 	}
 	p.rev = rev
 	if !p.flush(ctx) {
@@ -86,9 +108,14 @@ func (p *prefixSyncer) applyEvents(ctx context.Context, events []datastore.Event
 // it replaces a value the consumer has, the consumer gets a delete marked
 // Invalid.
 func (p *prefixSyncer) put(ctx context.Context, kv *datastore.KV) bool {
+	v, err := p.decode(kv)
+	return p.putDecoded(ctx, kv, v, err)
+}
+
+// putDecoded is put with the value already decoded (v, err).
+func (p *prefixSyncer) putDecoded(ctx context.Context, kv *datastore.KV, v any, err error) bool {
 	old, had := p.cache[kv.Key]
 	wasValid := had && old > 0
-	v, err := p.decode(kv)
 	if err != nil {
 		p.log.Warn("skipping invalid value", "key", kv.Key, "revision", kv.ModRevision, "error", err)
 		p.s.cfg.Metrics.incInvalid(p.prefix)
@@ -104,6 +131,40 @@ func (p *prefixSyncer) put(ctx context.Context, kv *datastore.KV) bool {
 		typ = UpdateChanged
 	}
 	return p.emit(ctx, Update{Type: typ, Key: kv.Key, Value: v, Revision: kv.ModRevision})
+}
+
+// decodeWindow is how many listed values are decoded concurrently before
+// they are delivered; it bounds the decoded values held at once.
+const decodeWindow = 1024
+
+type decoded struct {
+	v   any
+	err error
+}
+
+// decodeAll decodes kvs into out, on every core when there is enough work.
+func (p *prefixSyncer) decodeAll(kvs []*datastore.KV, out []decoded) {
+	workers := runtime.GOMAXPROCS(0)
+	if p.s.cfg.Decode == nil || workers == 1 || len(kvs) < 64 {
+		for i, kv := range kvs {
+			out[i].v, out[i].err = p.decode(kv)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(kvs) {
+					return
+				}
+				out[i].v, out[i].err = p.decode(kvs[i])
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // decode decodes kv's value. A panicking decoder is treated as a decode

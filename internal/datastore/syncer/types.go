@@ -84,7 +84,9 @@ type Callbacks interface {
 }
 
 // DecodeFunc turns a stored value into the consumer's type. An error marks
-// the value invalid: it is logged, counted and skipped.
+// the value invalid: it is logged, counted and skipped. It is called from
+// several goroutines at once while a list is decoded, so it must be safe
+// for concurrent use.
 type DecodeFunc func(key string, value []byte, modRevision int64) (any, error)
 
 // Config configures a Syncer.
