@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"strings"
 
 	"sigs.k8s.io/yaml"
 )
@@ -103,18 +102,4 @@ type DecodeError struct {
 	Errors     []FieldError
 }
 
-func (e *DecodeError) Error() string {
-	var b strings.Builder
-	b.WriteString(e.Kind)
-	if e.Name != "" {
-		fmt.Fprintf(&b, " %q", e.Name)
-	}
-	b.WriteString(": ")
-	for i, fe := range e.Errors {
-		if i > 0 {
-			b.WriteString("; ")
-		}
-		b.WriteString(fe.String())
-	}
-	return b.String()
-}
+func (e *DecodeError) Error() string { return formatFieldErrors(e.Kind, e.Name, e.Errors) }

@@ -57,14 +57,17 @@ type ValidationError struct {
 }
 
 // Error renders `Kind "name": path "value": reason; ...`.
-func (e *ValidationError) Error() string {
+func (e *ValidationError) Error() string { return formatFieldErrors(e.Kind, e.Name, e.Errors) }
+
+// formatFieldErrors renders `Kind "name": path "value": reason; ...`.
+func formatFieldErrors(kind, name string, errs []FieldError) string {
 	var b strings.Builder
-	b.WriteString(e.Kind)
-	if e.Name != "" {
-		fmt.Fprintf(&b, " %q", e.Name)
+	b.WriteString(kind)
+	if name != "" {
+		fmt.Fprintf(&b, " %q", name)
 	}
 	b.WriteString(": ")
-	for i, fe := range e.Errors {
+	for i, fe := range errs {
 		if i > 0 {
 			b.WriteString("; ")
 		}
