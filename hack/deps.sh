@@ -31,4 +31,5 @@ fi
 command -v go >/dev/null 2>&1 || { echo "deps: Go toolchain not found (expected /usr/local/go)" >&2; exit 1; }
 echo "deps: downloading Go modules"
 go mod download
+(cd test/upstream && go mod download)
 echo "deps: ok"

@@ -1,6 +1,9 @@
 package v3
 
-import "net/netip"
+import (
+	"net/netip"
+	"time"
+)
 
 // Default values that upstream stores on write.
 const (
@@ -8,6 +11,8 @@ const (
 	DefaultIPv6BlockSize = 122
 	DefaultNodeSelector  = "all()"
 	DefaultNFTablesMode  = "Auto"
+
+	DefaultKubeControllersMetricsPort = 9094
 )
 
 // SetDefaults fills in the defaults that upstream Calico stores with a
@@ -40,18 +45,27 @@ func SetDefaults(r Resource) {
 		}
 	case *KubeControllersConfiguration:
 		defaultKubeControllers(&o.Spec)
+		if o.Spec.PrometheusMetricsPort == nil {
+			port := DefaultKubeControllersMetricsPort
+			o.Spec.PrometheusMetricsPort = &port
+		}
 		if o.Status.RunningConfig != nil {
 			defaultKubeControllers(o.Status.RunningConfig)
 		}
 	}
 }
 
-// defaultKubeControllers applies the CRD defaults: health checks on, and
-// within configured controllers, LoadBalancer IPs for all services and
-// the policy name migrator on.
+// defaultKubeControllers applies the defaults upstream's writer stores
+// (the metrics port is set on the spec only, by the caller): health
+// checks on, and within configured
+// controllers, a 15 minute IPAM leak grace period for the node controller,
+// LoadBalancer IPs for all services and the policy name migrator on.
 func defaultKubeControllers(s *KubeControllersConfigurationSpec) {
 	if s.HealthChecks == "" {
 		s.HealthChecks = "Enabled"
+	}
+	if n := s.Controllers.Node; n != nil && n.LeakGracePeriod == nil {
+		n.LeakGracePeriod = NewDuration(15 * time.Minute)
 	}
 	if lb := s.Controllers.LoadBalancer; lb != nil && lb.AssignIPs == "" {
 		lb.AssignIPs = "AllServices"

@@ -3,6 +3,7 @@ package v3
 import (
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -118,12 +119,15 @@ func TestSetDefaultsKubeControllers(t *testing.T) {
 	k := NewKubeControllersConfiguration()
 	k.Spec.Controllers.LoadBalancer = &LoadBalancerControllerConfig{}
 	k.Spec.Controllers.Migration = &MigrationControllerConfig{}
+	k.Spec.Controllers.Node = &NodeControllerConfig{}
 	k.Status.RunningConfig = &KubeControllersConfigurationSpec{HealthChecks: "Disabled"}
 	SetDefaults(k)
 	want := NewKubeControllersConfiguration()
-	want.Spec = KubeControllersConfigurationSpec{HealthChecks: "Enabled", Controllers: ControllersConfig{
+	port := 9094
+	want.Spec = KubeControllersConfigurationSpec{HealthChecks: "Enabled", PrometheusMetricsPort: &port, Controllers: ControllersConfig{
 		LoadBalancer: &LoadBalancerControllerConfig{AssignIPs: "AllServices"},
 		Migration:    &MigrationControllerConfig{PolicyNameMigrator: "Enabled"},
+		Node:         &NodeControllerConfig{LeakGracePeriod: NewDuration(15 * time.Minute)},
 	}}
 	want.Status.RunningConfig = &KubeControllersConfigurationSpec{HealthChecks: "Disabled"}
 	if diff := cmp.Diff(want, k); diff != "" {

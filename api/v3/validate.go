@@ -135,6 +135,9 @@ func kindOf(r Resource) (*KindInfo, bool) {
 
 // spec dispatches to the per-kind checks.
 func (v *validator) spec(r Resource) {
+	if m, tier, ok := policyParts(r); ok {
+		v.policyNameInTier(m.Name, *tier)
+	}
 	switch o := r.(type) {
 	case *Node:
 		v.node(o)

@@ -3,6 +3,7 @@ package v3
 import (
 	"math"
 	"slices"
+	"strings"
 )
 
 // networkPolicy checks a (staged) NetworkPolicy spec.
@@ -31,6 +32,27 @@ func (v *validator) globalNetworkPolicy(s *GlobalNetworkPolicySpec) {
 		if slices.Contains(s.Types, PolicyTypeEgress) {
 			v.add("spec.types", "Egress", "preDNAT policies cannot apply to egress")
 		}
+	}
+}
+
+// policyNameInTier checks that a policy's name fits its tier as upstream
+// requires: a name with a '.' must start with "<tier>." (policies converted
+// from Kubernetes or OpenStack excepted), and a plain name is only allowed
+// in the default tier, so that every policy has one stored name
+// (StoragePolicyName) and policies of different tiers cannot collide.
+func (v *validator) policyNameInTier(name, tier string) {
+	if name == "" || policyNameIsFormatted(name) {
+		return
+	}
+	if tier == "" {
+		tier = DefaultTierName
+	}
+	prefix, _, dotted := strings.Cut(name, ".")
+	switch {
+	case dotted && prefix != tier:
+		v.add("metadata.name", name, "must start with %q: a policy's name prefix is its tier (spec.tier %q)", tier+".", tier)
+	case !dotted && tier != DefaultTierName:
+		v.add("metadata.name", name, "must be %q: policies outside the default tier are named <tier>.<name>", tier+"."+name)
 	}
 }
 

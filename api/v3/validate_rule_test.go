@@ -137,7 +137,7 @@ func TestValidatePolicies(t *testing.T) {
 		}), nil},
 		{"duplicate type", with(np(), func(p *NetworkPolicy) { p.Spec.Types = []PolicyType{"Ingress", "Ingress"} }), []string{"spec.types[1]"}},
 		{"bad type", with(np(), func(p *NetworkPolicy) { p.Spec.Types = []PolicyType{"Both"} }), []string{"spec.types[0]"}},
-		{"bad tier", with(np(), func(p *NetworkPolicy) { p.Spec.Tier = "Bad" }), []string{"spec.tier"}},
+		{"bad tier", with(np(), func(p *NetworkPolicy) { p.Spec.Tier = "Bad" }), []string{"metadata.name", "spec.tier"}},
 		{"bad selector", with(np(), func(p *NetworkPolicy) { p.Spec.Selector = "app ==" }), []string{"spec.selector"}},
 		{"global in selector", with(np(), func(p *NetworkPolicy) { p.Spec.ServiceAccountSelector = "global()" }), []string{"spec.serviceAccountSelector"}},
 		{"hints", with(np(), func(p *NetworkPolicy) {

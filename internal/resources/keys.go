@@ -12,7 +12,9 @@ const Prefix = "/calico/resources/v3/projectcalico.org/"
 
 // Key returns the etcd key of a resource of the given kind:
 // Prefix/<plural>/<name> for cluster-wide kinds and
-// Prefix/<plural>/<namespace>/<name> for namespaced kinds. Names that cannot
+// Prefix/<plural>/<namespace>/<name> for namespaced kinds. Policy kinds use
+// the stored (tiered) form of the name: "allow-dns" in the default tier is
+// stored as "default.allow-dns". Names that cannot
 // be represented in a key (empty, or holding '/') are an error.
 func Key(info *v3.KindInfo, namespace, name string) (string, error) {
 	if name == "" {
@@ -20,6 +22,10 @@ func Key(info *v3.KindInfo, namespace, name string) (string, error) {
 	}
 	if strings.Contains(name, "/") {
 		return "", fmt.Errorf("%s %q: metadata.name may not contain '/'", info.Kind, name)
+	}
+	if v3.IsPolicyKind(info.Kind) {
+		// Policies are stored under their tiered name, as upstream does.
+		name = v3.StoragePolicyName(name)
 	}
 	if !info.Namespaced {
 		if namespace != "" {

@@ -16,7 +16,9 @@ func TestKeyLayout(t *testing.T) {
 		wantError bool
 	}{
 		{info: pool, name: "p1", want: "/calico/resources/v3/projectcalico.org/ippools/p1"},
-		{info: np, ns: "prod", name: "allow", want: "/calico/resources/v3/projectcalico.org/networkpolicies/prod/allow"},
+		{info: np, ns: "prod", name: "allow", want: "/calico/resources/v3/projectcalico.org/networkpolicies/prod/default.allow"},
+		{info: np, ns: "prod", name: "default.allow", want: "/calico/resources/v3/projectcalico.org/networkpolicies/prod/default.allow"},
+		{info: np, ns: "prod", name: "sec.allow", want: "/calico/resources/v3/projectcalico.org/networkpolicies/prod/sec.allow"},
 		{info: pool, ns: "prod", name: "p1", wantError: true},
 		{info: np, name: "allow", wantError: true},
 		{info: pool, name: "", wantError: true},
@@ -78,8 +80,12 @@ func TestKeyRoundTripAllKinds(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", info.Kind, err)
 		}
+		wantName := "name-1"
+		if v3.IsPolicyKind(info.Kind) {
+			wantName = "default.name-1" // stored tiered form
+		}
 		got, gotNS, gotName, ok := ParseKey(key)
-		if !ok || got != info || gotNS != ns || gotName != "name-1" {
+		if !ok || got != info || gotNS != ns || gotName != wantName {
 			t.Errorf("%s: ParseKey(%q) = %v %q %q %v", info.Kind, key, got, gotNS, gotName, ok)
 		}
 	}

@@ -52,20 +52,12 @@ func (c *Client) DecodeKV(key string, value []byte, modRevision int64) (v3.Resou
 	m := r.GetObjectMeta()
 	// The policy storage form may carry the name in an annotation; for
 	// every other kind the key is authoritative.
-	if !isPolicy(info.Kind) {
+	if !v3.IsPolicyKind(info.Kind) {
 		m.Name = name
 	}
 	m.Namespace = ns
 	m.ResourceVersion = strconv.FormatInt(modRevision, 10)
 	return r, nil
-}
-
-func isPolicy(kind string) bool {
-	switch kind {
-	case "NetworkPolicy", "GlobalNetworkPolicy", "StagedNetworkPolicy", "StagedGlobalNetworkPolicy":
-		return true
-	}
-	return false
 }
 
 func (c *Client) skipped(kind, key string, err error) {

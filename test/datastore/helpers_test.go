@@ -74,8 +74,16 @@ func (e *env) allKeys(t *testing.T) map[string]int64 {
 }
 
 // keyFor is the etcd key a resource must be stored at, spelled out from
-// the wire format rather than computed by the code under test.
+// the wire format rather than computed by the code under test. Upstream
+// stores policies under their tiered name: a plain name is in the default
+// tier and gets "default.".
 func keyFor(info *v3.KindInfo, ns, name string) string {
+	switch info.Kind {
+	case "NetworkPolicy", "GlobalNetworkPolicy", "StagedNetworkPolicy", "StagedGlobalNetworkPolicy":
+		if !strings.Contains(name, ".") {
+			name = "default." + name
+		}
+	}
 	if info.Namespaced {
 		return "/calico/resources/v3/projectcalico.org/" + info.Plural + "/" + ns + "/" + name
 	}
