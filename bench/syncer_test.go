@@ -31,7 +31,15 @@ func BenchmarkSyncerInitialSync100k(b *testing.B) {
 	load(b, be, n)
 	b.Logf("loaded %d WEPs in %v", n, time.Since(start).Round(time.Millisecond))
 
-	b.ResetTimer()
+	for _, bc := range []struct {
+		name    string
+		workers int
+	}{{"decode-serial", 1}, {"decode-parallel", 0}} {
+		b.Run(bc.name, func(b *testing.B) { initialSync(b, be, n, bc.workers) })
+	}
+}
+
+func initialSync(b *testing.B, be datastore.Backend, n, workers int) {
 	for range b.N {
 		t0 := time.Now()
 		kvs, _, err := be.List(context.Background(), resources.Prefix)
@@ -44,7 +52,7 @@ func BenchmarkSyncerInitialSync100k(b *testing.B) {
 		resetPeakRSS()
 		heap := sampleHeap()
 		cache := syncer.NewCache()
-		s := syncer.New(syncer.Config{Backend: be, Prefixes: []string{resources.Prefix}, Decode: decoder()}, cache)
+		s := syncer.New(syncer.Config{Backend: be, Prefixes: []string{resources.Prefix}, Decode: decoder(), DecodeWorkers: workers}, cache)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		t0 = time.Now()

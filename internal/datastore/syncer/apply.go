@@ -144,7 +144,10 @@ type decoded struct {
 
 // decodeAll decodes kvs into out, on every core when there is enough work.
 func (p *prefixSyncer) decodeAll(kvs []*datastore.KV, out []decoded) {
-	workers := runtime.GOMAXPROCS(0)
+	workers := p.s.cfg.DecodeWorkers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
 	if p.s.cfg.Decode == nil || workers == 1 || len(kvs) < 64 {
 		for i, kv := range kvs {
 			out[i].v, out[i].err = p.decode(kv)

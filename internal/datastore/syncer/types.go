@@ -105,6 +105,9 @@ type Config struct {
 	// BatchSize caps the number of updates per OnUpdates call; 0 means
 	// DefaultBatchSize.
 	BatchSize int
+	// DecodeWorkers is how many goroutines decode a listed snapshot; 0
+	// means one per CPU (GOMAXPROCS), 1 decodes on the prefix's goroutine.
+	DecodeWorkers int
 }
 
 // DefaultBatchSize is the BatchSize used when Config.BatchSize is 0.
