@@ -26,10 +26,17 @@ type Config struct {
 	EmbeddedListen string
 	Datastore      datastore.Config
 	Defaults       Defaults
+	// Addresses of this host recorded in its Node resource.
+	Addresses Addresses
 	// InitOnly creates the startup defaults and exits (with an embedded
 	// datastore this is of little use except in tests).
 	InitOnly bool
-	LogLevel string
+	// DatastoreOnly serves the embedded datastore and creates the
+	// cluster-wide defaults, but is no node: no Node resource, no
+	// per-node configuration, no agent. Labs and single-host demos run
+	// one such process next to the hosts' calico-nodes.
+	DatastoreOnly bool
+	LogLevel      string
 }
 
 // NewCommand returns the calico-node command line.
@@ -57,6 +64,9 @@ CLUSTER_TYPE.`,
 		SilenceErrors: true,
 		Args:          cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cfg.DatastoreOnly && cfg.EmbeddedDir == "" {
+				return fmt.Errorf("--datastore-only needs --embedded-etcd DIR")
+			}
 			if cfg.NodeName == "" {
 				h, err := os.Hostname()
 				if err != nil {
@@ -80,7 +90,10 @@ CLUSTER_TYPE.`,
 	f.StringVar(&cfg.EmbeddedDir, "embedded-etcd", "", "serve an embedded etcd datastore from this data directory")
 	f.StringVar(&cfg.EmbeddedSocket, "embedded-etcd-socket", datastore.DefaultSocketPath, "unix socket the embedded datastore serves on (\"\" = none)")
 	f.StringVar(&cfg.EmbeddedListen, "embedded-etcd-listen", "http://127.0.0.1:2379", "loopback client URL the embedded datastore serves on (\"\" = none)")
+	f.StringVar(&cfg.Addresses.IPv4, "ip", envOr("IP", "autodetect"), "this host's IPv4 address with prefix length (10.0.0.5/24), autodetect or none (env IP)")
+	f.StringVar(&cfg.Addresses.IPv6, "ip6", envOr("IP6", "none"), "this host's IPv6 address with prefix length, autodetect or none (env IP6)")
 	f.BoolVar(&cfg.InitOnly, "init-only", false, "create the datastore defaults and exit")
+	f.BoolVar(&cfg.DatastoreOnly, "datastore-only", false, "only serve the embedded datastore (--embedded-etcd) and create the cluster-wide defaults; run no node")
 	f.StringVar(&cfg.LogLevel, "log-level", envOr("CALICO_LOG_LEVEL", "info"), "debug, info, warn or error (env CALICO_LOG_LEVEL)")
 	cfg.Datastore.BindFlags(f)
 	return cmd

@@ -112,9 +112,18 @@ func envBool(getenv func(string) string, k string, def bool) (bool, error) {
 // only if missing: the cluster-wide objects (resources.EnsureInitialized),
 // FelixConfiguration "default" and "node.<node>", BGPConfiguration
 // "default", and default IP pools.
+//
+// With an empty nodeName only the cluster-wide objects and pools are
+// created (a datastore-only process).
 func EnsureDefaults(ctx context.Context, c *resources.Client, nodeName string, d Defaults, log *slog.Logger) error {
 	if err := c.EnsureInitialized(ctx, d.ClusterType); err != nil {
 		return err
+	}
+	if nodeName == "" {
+		if d.NoDefaultPools {
+			return nil
+		}
+		return ensurePools(ctx, c, d, log)
 	}
 	fc := v3.NewFelixConfiguration()
 	fc.Metadata.Name = "default"

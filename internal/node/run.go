@@ -48,6 +48,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 		return err
 	}
+	if !cfg.DatastoreOnly {
+		if err := RegisterNode(ctx, c, cfg.NodeName, cfg.Addresses, log); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("registering node %s: %w", cfg.NodeName, err)
+		}
+	}
 	if cfg.InitOnly {
 		return nil
 	}
@@ -76,8 +84,12 @@ func connect(ctx context.Context, cfg datastore.Config, log *slog.Logger) (datas
 // datastore is not reachable yet (an etcd cluster still forming).
 func ensureDefaultsWithRetry(ctx context.Context, c *resources.Client, cfg Config, log *slog.Logger) error {
 	delay := 100 * time.Millisecond
+	nodeName := cfg.NodeName
+	if cfg.DatastoreOnly {
+		nodeName = ""
+	}
 	for {
-		err := EnsureDefaults(ctx, c, cfg.NodeName, cfg.Defaults, log)
+		err := EnsureDefaults(ctx, c, nodeName, cfg.Defaults, log)
 		if err == nil {
 			log.Info("datastore defaults in place", "node", cfg.NodeName)
 			return nil
