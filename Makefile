@@ -8,6 +8,8 @@ BINARIES := calico-node calicoctl calico-lab
 PKGS := ./...
 # Tests that need the Debian etcd-server package fail instead of skipping.
 export CALICO_REQUIRE_ETCD_SERVER ?= 1
+# No test may run the agent in this machine's own network namespace.
+export CALICO_REFUSE_INIT_NETNS ?= 1
 
 .PHONY: all build deps test test-unit test-upstream test-e2e lint fmt vet demo bench fuzz clean
 

@@ -36,7 +36,11 @@ type Config struct {
 	// per-node configuration, no agent. Labs and single-host demos run
 	// one such process next to the hosts' calico-nodes.
 	DatastoreOnly bool
-	LogLevel      string
+	// RunAgent runs the host agent (default); false only registers the
+	// node and creates the defaults, then waits (tests, or a host whose
+	// dataplane is managed by something else).
+	RunAgent bool
+	LogLevel string
 }
 
 // NewCommand returns the calico-node command line.
@@ -93,6 +97,7 @@ CLUSTER_TYPE.`,
 	f.StringVar(&cfg.Addresses.IPv4, "ip", envOr("IP", "autodetect"), "this host's IPv4 address with prefix length (10.0.0.5/24), autodetect or none (env IP)")
 	f.StringVar(&cfg.Addresses.IPv6, "ip6", envOr("IP6", "none"), "this host's IPv6 address with prefix length, autodetect or none (env IP6)")
 	f.BoolVar(&cfg.InitOnly, "init-only", false, "create the datastore defaults and exit")
+	f.BoolVar(&cfg.RunAgent, "agent", true, "run the host agent that programs this host's network namespace")
 	f.BoolVar(&cfg.DatastoreOnly, "datastore-only", false, "only serve the embedded datastore (--embedded-etcd) and create the cluster-wide defaults; run no node")
 	f.StringVar(&cfg.LogLevel, "log-level", envOr("CALICO_LOG_LEVEL", "info"), "debug, info, warn or error (env CALICO_LOG_LEVEL)")
 	cfg.Datastore.BindFlags(f)

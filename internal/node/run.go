@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"syscall"
 	"time"
 
 	v3 "github.com/gocalico/calico/api/v3"
@@ -59,6 +62,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if cfg.InitOnly {
 		return nil
 	}
+	if !cfg.DatastoreOnly && cfg.RunAgent {
+		if err := checkNetNSAllowed(); err != nil {
+			return err
+		}
+		return runAgentUntilDone(ctx, cfg, be, srv, log)
+	}
 	var srvDone <-chan struct{}
 	if srv != nil {
 		srvDone = srv.Done()
@@ -106,4 +115,60 @@ func ensureDefaultsWithRetry(ctx context.Context, c *resources.Client, cfg Confi
 		}
 		delay = min(delay*2, 10*time.Second)
 	}
+}
+
+// runAgentUntilDone runs the agent until ctx ends or, with an embedded
+// datastore, until that datastore fails.
+func runAgentUntilDone(ctx context.Context, cfg Config, be datastore.Backend, srv *embedded.Server, log *slog.Logger) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if srv != nil {
+		go func() {
+			select {
+			case <-srv.Done():
+				log.Error("embedded datastore stopped", "error", srv.Err())
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
+	err := runAgent(ctx, cfg.NodeName, be, log)
+	if srv != nil && srv.Err() != nil && !errors.Is(srv.Err(), embedded.ErrStopped) {
+		return errors.Join(err, fmt.Errorf("embedded datastore stopped: %w", srv.Err()))
+	}
+	log.Info("shutting down")
+	return err
+}
+
+// EnvRefuseInitNetNS, when set, makes calico-node refuse to run the agent
+// anywhere but in a named network namespace (one under /run/netns, as the
+// lab makes them). The project's test targets set it, so no test can
+// program the development machine's own network by mistake; real
+// deployments run the agent in the host's namespace and do not set it.
+const EnvRefuseInitNetNS = "CALICO_REFUSE_INIT_NETNS"
+
+func checkNetNSAllowed() error {
+	if os.Getenv(EnvRefuseInitNetNS) == "" {
+		return nil
+	}
+	self, err := nsID("/proc/self/ns/net")
+	if err != nil {
+		return fmt.Errorf("%s is set and this network namespace cannot be checked: %w", EnvRefuseInitNetNS, err)
+	}
+	named, _ := filepath.Glob("/run/netns/*")
+	for _, p := range named {
+		if id, err := nsID(p); err == nil && id == self {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s is set: refusing to run the agent outside a named network namespace (/run/netns); run calico-node inside a lab namespace, or with --agent=false", EnvRefuseInitNetNS)
+}
+
+// nsID identifies a namespace file by device and inode.
+func nsID(path string) ([2]uint64, error) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		return [2]uint64{}, err
+	}
+	return [2]uint64{st.Dev, st.Ino}, nil
 }

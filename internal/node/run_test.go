@@ -70,6 +70,9 @@ func TestEmbeddedNodeCreatesDefaults(t *testing.T) {
 		EmbeddedDir:    filepath.Join(dir, "data"),
 		EmbeddedSocket: filepath.Join(dir, "etcd.sock"),
 		Defaults:       testDefaults(t),
+		Addresses:      Addresses{IPv4: "10.0.0.1/24", IPv6: "none"},
+		// This test runs in the machine's own network namespace: no agent.
+		RunAgent: false,
 	}
 	sock := datastore.Config{Endpoints: []string{"unix://" + cfg.EmbeddedSocket}}
 
@@ -159,7 +162,7 @@ func TestClusterNodesRaceOnDefaults(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cfg := Config{NodeName: []string{"a", "b", "c"}[i], Datastore: cl.Config(), Defaults: testDefaults(t), InitOnly: true}
+			cfg := Config{NodeName: []string{"a", "b", "c"}[i], Datastore: cl.Config(), Defaults: testDefaults(t), InitOnly: true, Addresses: Addresses{IPv4: "none", IPv6: "none"}}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			errs[i] = Run(ctx, cfg, quiet())

@@ -79,7 +79,7 @@ func TestTLSClusterWithFlagsAndEnv(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	node := exec.CommandContext(ctx, filepath.Join(binDir, "calico-node"), "--init-only", "--nodename", "tls-host",
+	node := exec.CommandContext(ctx, filepath.Join(binDir, "calico-node"), "--init-only", "--nodename", "tls-host", "--ip", "none",
 		"--etcd-endpoints", eps, "--etcd-cert", files.ClientCert, "--etcd-key", files.ClientKey, "--etcd-ca", files.CAFile)
 	node.Env = env("CALICO_IPV4POOL_CIDR=10.60.0.0/16")
 	if out, err := node.CombinedOutput(); err != nil {
@@ -118,7 +118,8 @@ func TestEmbeddedNodeServesSocket(t *testing.T) {
 	dir := etcdtest.TempDir(t)
 	sock := filepath.Join(dir, "etcd.sock")
 	start := func() *exec.Cmd {
-		cmd := exec.Command(filepath.Join(binDir, "calico-node"), "--nodename", "solo",
+		// In the machine's own network namespace: no agent, no autodetected address.
+		cmd := exec.Command(filepath.Join(binDir, "calico-node"), "--nodename", "solo", "--agent=false", "--ip", "none",
 			"--embedded-etcd", filepath.Join(dir, "data"), "--embedded-etcd-socket", sock, "--embedded-etcd-listen", "")
 		cmd.Env = env()
 		var logs bytes.Buffer
@@ -174,4 +175,23 @@ func TestEmbeddedNodeServesSocket(t *testing.T) {
 		t.Errorf("after restart, get tls-pool: %v\n%s%s", err, out, errOut)
 	}
 	stop(node)
+}
+
+// TestAgentRefusesInitNetNS: with CALICO_REFUSE_INIT_NETNS set, as every
+// test target sets it, calico-node will not run its agent in the machine's
+// own network namespace.
+func TestAgentRefusesInitNetNS(t *testing.T) {
+	dir := etcdtest.TempDir(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "calico-node"), "--nodename", "guarded", "--ip", "none",
+		"--embedded-etcd", filepath.Join(dir, "data"), "--embedded-etcd-socket", filepath.Join(dir, "etcd.sock"), "--embedded-etcd-listen", "")
+	cmd.Env = env("CALICO_REFUSE_INIT_NETNS=1")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("calico-node ran its agent in the initial network namespace:\n%s", out)
+	}
+	if !strings.Contains(string(out), "refusing to run the agent outside a named network namespace") {
+		t.Errorf("calico-node failed, but not with the namespace guard:\n%s", out)
+	}
 }

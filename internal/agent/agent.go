@@ -1,0 +1,140 @@
+// Package agent is the per-host agent (upstream's Felix): it follows the
+// datastore, computes this host's desired state and keeps the kernel in
+// line with it, reporting endpoint status and health.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gocalico/calico/internal/agent/config"
+	"github.com/gocalico/calico/internal/agent/dataplane"
+	"github.com/gocalico/calico/internal/datastore"
+	"github.com/gocalico/calico/internal/datastore/syncer"
+	"github.com/gocalico/calico/internal/resources"
+)
+
+// EndpointStatus is the operational state of one local endpoint.
+type EndpointStatus = dataplane.EndpointStatus
+
+// Endpoint status values.
+const (
+	StatusUp    = dataplane.StatusUp
+	StatusDown  = dataplane.StatusDown
+	StatusError = dataplane.StatusError
+)
+
+// Health is the agent's health for /liveness and /readiness.
+type Health struct {
+	// Live: the agent's loop is running.
+	Live bool
+	// Ready: in sync with the datastore and the last dataplane apply
+	// succeeded.
+	Ready bool
+	// Detail says why the agent is not ready.
+	Detail string
+}
+
+// Config configures Run.
+type Config struct {
+	// NodeName is this host's name: endpoints with spec.node equal to
+	// it are programmed.
+	NodeName string
+	// Backend is the datastore.
+	Backend datastore.Backend
+	// NetNS is the network namespace to program (a path, a name under
+	// /run/netns, or "" for the process's own namespace).
+	NetNS string
+	// Log may be nil.
+	Log *slog.Logger
+	// Registry receives the agent's metrics; nil: not registered.
+	Registry prometheus.Registerer
+	// OnEndpointStatus, if set, receives every local endpoint's status,
+	// sorted by key, whenever any of them changes. It is called from
+	// the agent's loop and must not block for long.
+	OnEndpointStatus func([]EndpointStatus)
+	// OnConfig, if set, receives the effective configuration once in
+	// sync and whenever it changes (log level, health and metrics
+	// listeners, status reporting intervals, region).
+	OnConfig func(config.Config)
+	// OnHealth, if set, receives the health whenever it changes.
+	OnHealth func(Health)
+}
+
+func (c *Config) validate() error {
+	if c.NodeName == "" {
+		return errors.New("agent: NodeName is required")
+	}
+	if c.Backend == nil {
+		return errors.New("agent: Backend is required")
+	}
+	return nil
+}
+
+// Prefixes are the datastore prefixes the agent follows.
+var Prefixes = []string{
+	resources.Prefix + "workloadendpoints/",
+	resources.Prefix + "felixconfigurations/",
+	resources.Prefix + "ippools/",
+}
+
+// Run runs the agent until ctx ends, then returns nil. Nothing is
+// programmed before the datastore is in sync, and nothing is removed
+// from the kernel on the way out: a restarted agent takes over what is
+// there and changes only what differs.
+func Run(ctx context.Context, cfg Config) error {
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	m := newMetrics(cfg.Registry)
+	dp, err := dataplane.New(dataplane.Config{NetNS: cfg.NetNS, Log: logger(cfg.Log), Metrics: m.dataplane})
+	if err != nil {
+		return fmt.Errorf("agent: dataplane: %w", err)
+	}
+	defer dp.Close()
+	return run(ctx, cfg, dp, m)
+}
+
+func logger(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return l
+}
+
+// run follows the datastore with a syncer and runs the agent's loop over
+// dp until ctx ends.
+func run(ctx context.Context, cfg Config, dp dataplane.Dataplane, m *metrics) error {
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	a := newAgent(cfg, dp, m)
+	client := resources.New(nil)
+	s := syncer.New(syncer.Config{
+		Backend:  cfg.Backend,
+		Prefixes: Prefixes,
+		Decode: func(key string, value []byte, rev int64) (any, error) {
+			return client.DecodeKV(key, value, rev)
+		},
+		Log:     a.log.With("component", "syncer"),
+		Metrics: syncer.NewMetrics(cfg.Registry),
+	}, a)
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	wg.Go(func() {
+		if err := s.Run(ctx); err != nil {
+			a.log.Error("syncer stopped", "error", err)
+		}
+	})
+	a.loop(ctx)
+	return nil
+}

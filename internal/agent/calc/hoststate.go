@@ -1,0 +1,57 @@
+// Package calc turns the datastore's update stream into the desired state
+// of this host. It is pure: no OS access, and the same updates in any
+// order give the same HostState.
+package calc
+
+import (
+	"net/netip"
+
+	"github.com/gocalico/calico/internal/agent/config"
+)
+
+// HostState is what the dataplane should make true on this host.
+type HostState struct {
+	// Config is the effective agent configuration.
+	Config config.Config
+	// ConfigProblems are FelixConfiguration values that were ignored.
+	ConfigProblems []string
+	// Endpoints are this node's workload endpoints, sorted by Key,
+	// including those that cannot be programmed (Program false) so that
+	// their status can be reported.
+	Endpoints []Endpoint
+}
+
+// Endpoint is one local workload endpoint as the dataplane sees it.
+type Endpoint struct {
+	// Key is "<namespace>/<name>" of the WorkloadEndpoint.
+	Key       string
+	Namespace string
+	Name      string
+	// Orchestrator, Workload and EndpointID identify the endpoint as
+	// upstream's status keys do: Workload is the workload segment of the
+	// endpoint's name (the pod for k8s, the container ID for cni, the
+	// workload otherwise).
+	Orchestrator string
+	Workload     string
+	EndpointID   string
+	// InterfaceName is the host-side interface.
+	InterfaceName string
+	// Addrs are the addresses to route to the interface (/32 and /128),
+	// sorted, IPv4 first. Addresses lost to another endpoint, invalid
+	// ones, and IPv6 ones when IPv6 is off are not here.
+	Addrs []netip.Prefix
+	// MAC is the workload's MAC in canonical form ("ee:ee:ee:ee:ee:ee"),
+	// or "" for none: then no neighbour entries are programmed.
+	MAC string
+	// IPv4Gateway and IPv6Gateway are the gateways the workload was told
+	// to use (informational; proxy ARP/NDP answers for any address).
+	IPv4Gateway netip.Addr
+	IPv6Gateway netip.Addr
+	// Program is false when nothing may be programmed for the endpoint:
+	// its interface name is missing, invalid, outside the configured
+	// prefixes, or claimed by an older endpoint.
+	Program bool
+	// Problems say what is wrong with the endpoint's data, one sentence
+	// each. An endpoint with problems is reported with status "error".
+	Problems []string
+}

@@ -1,0 +1,210 @@
+// Package dataplane makes the kernel of one network namespace match the
+// agent's desired host state: workload interfaces, their sysctls, routes
+// and neighbour entries, reconciled level-triggered over netlink.
+package dataplane
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/gocalico/calico/internal/agent/calc"
+)
+
+// Dataplane programs a desired HostState. Set, Resync, EndpointStatuses
+// and Programmed are called from one goroutine; Changed may be read from
+// any.
+type Dataplane interface {
+	// Set makes the kernel match desired and returns the joined errors
+	// of what failed (the rest is applied). It may be called again and
+	// again with the same input; what failed is retried by calling it
+	// again.
+	Set(ctx context.Context, desired *calc.HostState) error
+	// Resync makes the next Set re-read the kernel instead of trusting
+	// its record of what it programmed.
+	Resync()
+	// Changed is signalled when kernel state that Set depends on changed
+	// (an interface appeared, went or changed state): call Set again.
+	Changed() <-chan struct{}
+	// EndpointStatuses returns the state of every desired endpoint as of
+	// the last Set, sorted by key.
+	EndpointStatuses() []EndpointStatus
+	// Programmed is the number of endpoints whose interface exists and
+	// whose routes were programmed without error by the last Set.
+	Programmed() int
+	// Close releases the dataplane's OS resources. It removes nothing
+	// from the kernel.
+	Close() error
+}
+
+// Endpoint status values, as upstream reports them.
+const (
+	StatusUp    = "up"
+	StatusDown  = "down"
+	StatusError = "error"
+)
+
+// EndpointStatus is the operational state of one local endpoint.
+type EndpointStatus struct {
+	// Key is "<namespace>/<name>" of the WorkloadEndpoint.
+	Key string
+	// Orchestrator, Workload and Endpoint identify it in upstream's
+	// status keys: Workload is the workload ID "<namespace>/<workload>"
+	// (the workload segment of the endpoint's name: the pod for k8s),
+	// Endpoint the endpoint ID ("eth0"). The fields match
+	// status.EndpointStatus, so a value converts directly.
+	Orchestrator, Workload, Endpoint string
+	// Status is StatusUp (interface present and up), StatusDown
+	// (missing or down) or StatusError (bad data or programming failed).
+	Status string
+}
+
+// Linux is the Dataplane over a kernel seam.
+type Linux struct {
+	k       kernel
+	log     *slog.Logger
+	metrics *Metrics
+
+	// Filled by the link watcher, drained by Set.
+	mu      sync.Mutex
+	pending []linkEvent
+	changed chan struct{}
+
+	stop    chan struct{}
+	watchWG sync.WaitGroup
+	once    sync.Once
+
+	// Owned by the goroutine calling Set.
+	fullSync     bool
+	reloadNeeded bool // re-read routes and neighbours before applying
+	linksStale   bool
+	links        map[string]link // by name
+	rec          record
+	epErrs       map[string]error
+	statuses     []EndpointStatus
+	programmed   int
+}
+
+// Config configures New.
+type Config struct {
+	// NetNS is the network namespace to program: a path to a namespace
+	// file (/run/netns/x, /proc/<pid>/ns/net), a name under /run/netns,
+	// or "" for the process's own namespace.
+	NetNS string
+	// Log may be nil.
+	Log *slog.Logger
+	// Metrics may be nil.
+	Metrics *Metrics
+}
+
+// New opens the netlink dataplane of cfg.NetNS and starts watching its
+// links.
+func New(cfg Config) (*Linux, error) {
+	k, err := openKernel(cfg.NetNS)
+	if err != nil {
+		return nil, err
+	}
+	return newLinux(k, cfg.Log, cfg.Metrics), nil
+}
+
+func newLinux(k kernel, log *slog.Logger, m *Metrics) *Linux {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	d := &Linux{
+		k:        k,
+		log:      log,
+		metrics:  m,
+		changed:  make(chan struct{}, 1),
+		stop:     make(chan struct{}),
+		fullSync: true,
+		rec:      newRecord(),
+		epErrs:   map[string]error{},
+	}
+	// Subscribe before anything is listed, so that no change made after
+	// the first Set's listing can be missed.
+	ch, err := k.subscribeLinks(d.stop)
+	if err != nil {
+		d.log.Warn("link subscription failed; retrying", "error", err)
+	}
+	d.watchWG.Go(func() { d.watchLinks(ch) })
+	return d
+}
+
+// Changed implements Dataplane.
+func (d *Linux) Changed() <-chan struct{} { return d.changed }
+
+// Resync implements Dataplane.
+func (d *Linux) Resync() { d.fullSync = true }
+
+// EndpointStatuses implements Dataplane.
+func (d *Linux) EndpointStatuses() []EndpointStatus {
+	return append([]EndpointStatus(nil), d.statuses...)
+}
+
+// Programmed implements Dataplane.
+func (d *Linux) Programmed() int { return d.programmed }
+
+// Close implements Dataplane.
+func (d *Linux) Close() error {
+	var err error
+	d.once.Do(func() {
+		close(d.stop)
+		d.watchWG.Wait()
+		err = d.k.close()
+	})
+	return err
+}
+
+func (d *Linux) signal() {
+	select {
+	case d.changed <- struct{}{}:
+	default:
+	}
+}
+
+func (d *Linux) enqueue(ev linkEvent) {
+	d.mu.Lock()
+	d.pending = append(d.pending, ev)
+	d.mu.Unlock()
+	d.signal()
+}
+
+func (d *Linux) takeEvents() []linkEvent {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	evs := d.pending
+	d.pending = nil
+	return evs
+}
+
+// watchLinks follows link events until Close, re-subscribing with capped
+// backoff when the subscription breaks. Events may have been lost then,
+// so once the new subscription is in place the next Set re-reads
+// everything.
+func (d *Linux) watchLinks(ch <-chan linkEvent) {
+	const minDelay, maxDelay = 100 * time.Millisecond, 10 * time.Second
+	delay := minDelay
+	for {
+		if ch != nil {
+			for ev := range ch {
+				delay = minDelay // the subscription worked for a while
+				d.enqueue(ev)
+			}
+		}
+		select {
+		case <-d.stop:
+			return
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, maxDelay)
+		var err error
+		if ch, err = d.k.subscribeLinks(d.stop); err != nil {
+			d.log.Warn("link subscription failed; retrying", "error", err, "retryIn", delay)
+			ch = nil
+			continue
+		}
+		d.enqueue(linkEvent{Lost: true})
+	}
+}

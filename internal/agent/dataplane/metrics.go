@@ -1,0 +1,74 @@
+package dataplane
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics count the dataplane's kernel writes and full resyncs. A nil
+// *Metrics records nothing.
+type Metrics struct {
+	ops     *prometheus.CounterVec
+	fails   *prometheus.CounterVec
+	resyncs prometheus.Counter
+}
+
+// NewMetrics creates the dataplane metrics and registers them with reg
+// (nil: not registered).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		ops: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "calico", Subsystem: "agent", Name: "kernel_writes_total",
+			Help: "Kernel changes attempted by the agent's dataplane, by operation (route_add, route_replace, route_delete, neigh_set, neigh_delete, sysctl_write, link_up).",
+		}, []string{"op"}),
+		fails: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "calico", Subsystem: "agent", Name: "kernel_write_failures_total",
+			Help: "Kernel changes that failed, by operation.",
+		}, []string{"op"}),
+		resyncs: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "calico", Subsystem: "agent", Name: "dataplane_resyncs_total",
+			Help: "Full re-reads of the kernel's state by the dataplane.",
+		}),
+	}
+	if reg != nil {
+		m.ops = register(reg, m.ops)
+		m.fails = register(reg, m.fails)
+		m.resyncs = register(reg, m.resyncs)
+	}
+	return m
+}
+
+// register registers c, or returns the collector already registered
+// under its name (a dataplane re-created in the same process).
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	err := reg.Register(c)
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing
+		}
+	}
+	if err != nil {
+		panic("dataplane: register metrics: " + err.Error())
+	}
+	return c
+}
+
+func (m *Metrics) op(name string) {
+	if m != nil {
+		m.ops.WithLabelValues(name).Inc()
+	}
+}
+
+func (m *Metrics) failed(name string) {
+	if m != nil {
+		m.fails.WithLabelValues(name).Inc()
+	}
+}
+
+func (m *Metrics) incResync() {
+	if m != nil {
+		m.resyncs.Inc()
+	}
+}

@@ -1,0 +1,149 @@
+package dataplane
+
+import (
+	"fmt"
+
+	"github.com/gocalico/calico/internal/agent/calc"
+	"github.com/gocalico/calico/internal/agent/config"
+)
+
+// refreshLinks re-lists the interfaces and forgets what the record says
+// about interfaces that are gone or down.
+func (d *Linux) refreshLinks() error {
+	ls, err := d.k.listLinks()
+	if err != nil {
+		return fmt.Errorf("list links: %w", err)
+	}
+	d.links = make(map[string]link, len(ls))
+	exists := make(map[int]bool, len(ls))
+	up := make(map[int]bool, len(ls))
+	for _, l := range ls {
+		d.links[l.Name] = l
+		exists[l.Index] = true
+		up[l.Index] = l.AdminUp
+	}
+	for _, idx := range d.rec.indexes() {
+		switch {
+		case idx == 0:
+		case !exists[idx]:
+			d.rec.dropIndex(idx)
+		case !up[idx]:
+			// A down interface has no routes or neighbours; its
+			// sysctls stay.
+			d.rec.dropFlushed(idx)
+		}
+	}
+	d.linksStale = false
+	return nil
+}
+
+// managedIndexes are the indexes of the interfaces the agent may touch.
+func (d *Linux) managedIndexes(cfg *config.Config) map[int]bool {
+	m := map[int]bool{}
+	for name, l := range d.links {
+		if cfg.MatchesInterface(name) {
+			m[l.Index] = true
+		}
+	}
+	return m
+}
+
+// readKernel rebuilds the record from the kernel: the agent's routes and
+// permanent neighbour entries on managed interfaces, and the current
+// values of the sysctls it wants.
+func (d *Linux) readKernel(cfg *config.Config, hs *calc.HostState) error {
+	managed := d.managedIndexes(cfg)
+	rec := newRecord()
+	rec.proto = d.rec.proto
+	routes, err := d.ownRoutes(cfg, managed)
+	if err != nil {
+		return err
+	}
+	rec.routes = routes
+	if rec.neighs, err = d.ownNeighs(managed); err != nil {
+		return err
+	}
+	read := func(k sysctlKey) {
+		if v, err := d.k.readSysctl(k.Path); err == nil {
+			rec.sysctls[k] = v
+		}
+	}
+	for _, s := range hostSysctls(cfg) {
+		read(sysctlKey{0, s.path})
+	}
+	for i := range hs.Endpoints {
+		e := &hs.Endpoints[i]
+		l, ok := d.links[e.InterfaceName]
+		if !e.Program || !ok || !managed[l.Index] {
+			continue
+		}
+		for _, s := range interfaceSysctls(cfg, e.InterfaceName) {
+			read(sysctlKey{l.Index, s.path})
+		}
+	}
+	d.rec = rec
+	return nil
+}
+
+// ownRoutes lists the agent's routes on managed interfaces: those of its
+// protocol, and of the protocol it used before if that changed.
+func (d *Linux) ownRoutes(cfg *config.Config, managed map[int]bool) (map[routeKey]route, error) {
+	protos := []int{cfg.RouteProtocol}
+	if p := d.rec.proto; p != 0 && p != cfg.RouteProtocol {
+		protos = append(protos, p)
+	}
+	out := map[routeKey]route{}
+	for _, p := range protos {
+		rs, err := d.k.listRoutes(p)
+		if err != nil {
+			return nil, fmt.Errorf("list routes: %w", err)
+		}
+		for _, r := range rs {
+			if managed[r.Index] {
+				out[r.key()] = r
+			}
+		}
+	}
+	return out, nil
+}
+
+// ownNeighs lists the permanent neighbour entries on managed interfaces.
+func (d *Linux) ownNeighs(managed map[int]bool) (map[neighKey]neigh, error) {
+	ns, err := d.k.listNeighs()
+	if err != nil {
+		return nil, fmt.Errorf("list neighbours: %w", err)
+	}
+	out := map[neighKey]neigh{}
+	for _, n := range ns {
+		if n.Permanent && managed[n.Index] {
+			out[n.key()] = n
+		}
+	}
+	return out, nil
+}
+
+// reloadRoutesAndNeighs replaces the record's routes and neighbours with
+// the kernel's.
+func (d *Linux) reloadRoutesAndNeighs(cfg *config.Config) error {
+	managed := d.managedIndexes(cfg)
+	routes, err := d.ownRoutes(cfg, managed)
+	if err != nil {
+		return err
+	}
+	neighs, err := d.ownNeighs(managed)
+	if err != nil {
+		return err
+	}
+	d.rec.routes, d.rec.neighs = routes, neighs
+	return nil
+}
+
+// reloadRoutes replaces the record's routes with the kernel's.
+func (d *Linux) reloadRoutes(cfg *config.Config) error {
+	routes, err := d.ownRoutes(cfg, d.managedIndexes(cfg))
+	if err != nil {
+		return err
+	}
+	d.rec.routes = routes
+	return nil
+}

@@ -1,0 +1,210 @@
+package agent
+
+import (
+	"context"
+	"net"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
+
+	v3 "github.com/gocalico/calico/api/v3"
+	"github.com/gocalico/calico/internal/agent/internal/nstest"
+	"github.com/gocalico/calico/internal/datastore/etcdtest"
+	"github.com/gocalico/calico/internal/resources"
+)
+
+// startAgent runs Run in the background; the returned func stops it and
+// waits for it to return.
+func startAgent(t *testing.T, cfg Config) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg) }()
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func TestPrivilegedRunEndToEnd(t *testing.T) {
+	nstest.RequireRoot(t)
+	nstest.GuardRoot(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*nstest.Deadline)
+	defer cancel()
+
+	_, be := etcdtest.Embedded(t)
+	c := resources.New(be)
+	host := nstest.New(t, "host")
+	host.Uplink(t, "10.99.0.1/24", "fd00:99::1/64")
+	mac := func(s string) net.HardwareAddr { m, _ := net.ParseMAC(s); return m }
+	a := nstest.NewWorkload(t, "wa", "cali1", mac("ee:ee:ee:00:00:0a"), "10.65.0.1", "fd00:65::1")
+	b := nstest.NewWorkload(t, "wb", "cali2", mac("ee:ee:ee:00:00:0b"), "10.65.0.2", "fd00:65::2")
+	// Not the agent's: a static route, and a route of the agent's
+	// protocol on an interface outside its prefixes.
+	host.AddRoute(t, "10.98.0.0/24", "uplink0", unix.RTPROT_STATIC)
+	host.AddRoute(t, "10.98.1.1/32", "uplink0", 80)
+	staticBefore := host.Routes(t, unix.RTPROT_STATIC)
+
+	// A short refresh interval, so that a hand-deleted route comes back
+	// quickly.
+	fc := v3.NewFelixConfiguration()
+	fc.Metadata.Name = "node." + nodeName
+	fc.Spec.RouteRefreshInterval = v3.NewDuration(time.Second)
+	if _, err := c.Create(ctx, fc); err != nil {
+		t.Fatal(err)
+	}
+	wepA := newWEP(t, nodeName, "pa", a.Iface, a.MAC.String(), a.V4+"/32", a.V6+"/128")
+	wepB := newWEP(t, nodeName, "pb", b.Iface, b.MAC.String(), b.V4+"/32", b.V6+"/128")
+	for _, w := range []*v3.WorkloadEndpoint{wepA, wepB} {
+		if _, err := c.Create(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keyA, keyB := "default/"+wepA.Metadata.Name, "default/"+wepB.Metadata.Name
+
+	w := newWatcher()
+	cfg := Config{NodeName: nodeName, Backend: be, NetNS: host.Path, Registry: prometheus.NewRegistry()}
+	w.hook(&cfg)
+	stop := startAgent(t, cfg)
+
+	ours := []string{"10.65.0.1/32 dev cali1", "10.65.0.2/32 dev cali2", "10.98.1.1/32 dev uplink0", "fd00:65::1/128 dev cali1", "fd00:65::2/128 dev cali2"}
+	pings := func(t *testing.T) {
+		t.Helper()
+		for _, p := range []struct {
+			from *nstest.NS
+			to   string
+		}{
+			{a.NS, b.V4}, {a.NS, b.V6}, {b.NS, a.V4}, {b.NS, a.V6},
+			{a.NS, "10.99.0.1"}, {b.NS, "fd00:99::1"}, {host, a.V4}, {host, b.V6},
+		} {
+			if err := nstest.Ping(ctx, p.from, p.to); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+
+	t.Run("endpoints written before their interfaces exist", func(t *testing.T) {
+		w.waitFor(t, "endpoints down", wantStatuses(map[string]string{keyA: StatusDown, keyB: StatusDown}))
+		if got := host.Routes(t, 80); !cmp.Equal(got, []string{"10.98.1.1/32 dev uplink0"}) {
+			t.Fatalf("routes without interfaces: %v", got)
+		}
+	})
+
+	t.Run("interfaces appear; workloads reach each other and the host", func(t *testing.T) {
+		a.Attach(t, host)
+		b.Attach(t, host)
+		w.waitFor(t, "endpoints up", wantStatuses(map[string]string{keyA: StatusUp, keyB: StatusUp}))
+		if diff := cmp.Diff(ours, host.Routes(t, 80)); diff != "" {
+			t.Fatalf("routes (-want +got):\n%s", diff)
+		}
+		pings(t)
+	})
+
+	t.Run("a hand-deleted route is restored by the periodic resync", func(t *testing.T) {
+		events := host.RouteEvents(t)
+		host.DelRoute(t, "10.65.0.2/32", "cali2")
+		for {
+			select {
+			case u := <-events:
+				if u.Type == unix.RTM_NEWROUTE && u.Dst != nil && u.Dst.String() == "10.65.0.2/32" {
+					if err := nstest.Ping(ctx, a.NS, b.V4); err != nil {
+						t.Fatal(err)
+					}
+					return
+				}
+			case <-ctx.Done():
+				t.Fatal("route never restored")
+			}
+		}
+	})
+
+	t.Run("foreign routes are untouched", func(t *testing.T) {
+		if diff := cmp.Diff(staticBefore, host.Routes(t, unix.RTPROT_STATIC)); diff != "" {
+			t.Fatalf("(-before +after):\n%s", diff)
+		}
+		if !slices.Contains(host.Routes(t, 80), "10.98.1.1/32 dev uplink0") {
+			t.Fatal("route of the agent's protocol on an unmanaged interface removed")
+		}
+	})
+
+	var w2 *watcher // the restarted agent's
+	outer := t
+	t.Run("stop and restart under traffic: no loss, no kernel writes", func(t *testing.T) {
+		// About five seconds of pings from a to b across the restart.
+		type result struct {
+			out string
+			err error
+		}
+		flood := make(chan result, 1)
+		go func() {
+			out, err := a.NS.Run(ctx, "ping", "-q", "-i", "0.005", "-c", "1000", "-W", "1", b.V4)
+			flood <- result{out, err}
+		}()
+		stop()
+		if diff := cmp.Diff(ours, host.Routes(t, 80)); diff != "" {
+			t.Fatalf("routes after stop (-want +got):\n%s", diff)
+		}
+
+		events := host.RouteEvents(t)
+		reg := prometheus.NewRegistry()
+		w2 = newWatcher()
+		cfg2 := Config{NodeName: nodeName, Backend: be, NetNS: host.Path, Registry: reg}
+		w2.hook(&cfg2)
+		startAgent(outer, cfg2) // runs on for the next subtest
+		w2.waitFor(t, "endpoints up", wantStatuses(map[string]string{keyA: StatusUp, keyB: StatusUp}))
+		if n := counter(t, reg, "calico_agent_kernel_writes_total"); n != 0 {
+			t.Errorf("restart made %v kernel writes", n)
+		}
+		// Barrier: a marker route; a route event before its own was
+		// made by the restarted agent.
+		host.AddRoute(t, "10.97.0.1/32", "uplink0", unix.RTPROT_STATIC)
+		for done := false; !done; {
+			select {
+			case u := <-events:
+				if u.Dst != nil && u.Dst.String() == "10.97.0.1/32" {
+					done = true
+					continue
+				}
+				t.Errorf("route changed during the restart: %+v", u.Route)
+			case <-ctx.Done():
+				t.Fatal("marker route event never arrived")
+			}
+		}
+		r := <-flood
+		if r.err != nil || !strings.Contains(r.out, " 0% packet loss") {
+			t.Errorf("pings across the restart: %v\n%s", r.err, r.out)
+		}
+
+	})
+
+	t.Run("deleting an endpoint cuts it off and cleans the kernel", func(t *testing.T) {
+		if w2 == nil {
+			t.Skip("the restarted agent did not start")
+		}
+		if _, err := c.Delete(ctx, v3.KindWorkloadEndpoint, "default", wepB.Metadata.Name, ""); err != nil {
+			t.Fatal(err)
+		}
+		w2.waitFor(t, "endpoint b gone", wantStatuses(map[string]string{keyA: StatusUp}))
+		want := []string{"10.65.0.1/32 dev cali1", "10.98.1.1/32 dev uplink0", "fd00:65::1/128 dev cali1"}
+		if diff := cmp.Diff(want, host.Routes(t, 80)); diff != "" {
+			t.Fatalf("routes (-want +got):\n%s", diff)
+		}
+		if err := nstest.NoPing(ctx, a.NS, b.V4); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
