@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -316,4 +317,31 @@ func TestPrivilegedEndpointStatusReported(t *testing.T) {
 		_, err := be.Get(l.ctx, key)
 		return errors.Is(err, datastore.ErrNotFound), fmt.Sprintf("get: %v", err)
 	})
+}
+
+// The agent serves /liveness, /readiness and /metrics on loopback in its
+// host's namespace by default (127.0.0.1:9099), and is ready once in sync.
+func TestPrivilegedHealthAndMetricsOnLoopback(t *testing.T) {
+	l := newLab(t, lab.Config{Hosts: 1, WorkloadsPerHost: 1})
+	get := func(path string) (string, error) {
+		// bash's /dev/tcp: no HTTP client is needed inside the namespace.
+		script := `exec 3<>/dev/tcp/127.0.0.1/9099 && printf 'GET ` + path + ` HTTP/1.0\r\nHost: x\r\n\r\n' >&3 && cat <&3`
+		cmd, err := l.Command(l.ctx, "host1", "bash", "-c", script)
+		if err != nil {
+			return "", err
+		}
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	l.eventually(converge, "/readiness answers 200", func() (bool, string) {
+		out, err := get("/readiness")
+		return err == nil && strings.HasPrefix(out, "HTTP/1.0 200"), fmt.Sprintf("%v: %.200s", err, out)
+	})
+	if out, err := get("/liveness"); err != nil || !strings.HasPrefix(out, "HTTP/1.0 200") {
+		t.Errorf("/liveness: %v: %.300s", err, out)
+	}
+	out, err := get("/metrics")
+	if err != nil || !strings.Contains(out, "calico_agent_endpoints_programmed 1") {
+		t.Errorf("/metrics does not show one programmed endpoint: %v: %.2000s", err, out)
+	}
 }

@@ -80,7 +80,7 @@ func Default() Config {
 		EndpointReportingDelay:   time.Second,
 		RouteRefreshInterval:     90 * time.Second,
 		LogSeverityScreen:        "Info",
-		HealthEnabled:            false,
+		HealthEnabled:            true, // loopback only; upstream manifests enable it too
 		HealthHost:               "localhost",
 		HealthPort:               9099,
 		PrometheusMetricsEnabled: false,
