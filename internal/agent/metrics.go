@@ -1,11 +1,10 @@
 package agent
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gocalico/calico/internal/agent/dataplane"
+	sharedmetrics "github.com/gocalico/calico/internal/metrics"
 )
 
 // metrics are the agent's Prometheus metrics.
@@ -39,29 +38,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		dataplane: dataplane.NewMetrics(nil),
 	}
 	if reg != nil {
-		m.programmed = register(reg, m.programmed)
-		m.endpoints = register(reg, m.endpoints)
-		m.latency = register(reg, m.latency)
-		m.applyErrors = register(reg, m.applyErrors)
+		m.programmed = sharedmetrics.Register(reg, m.programmed)
+		m.endpoints = sharedmetrics.Register(reg, m.endpoints)
+		m.latency = sharedmetrics.Register(reg, m.latency)
+		m.applyErrors = sharedmetrics.Register(reg, m.applyErrors)
 		m.dataplane = dataplane.NewMetrics(reg)
 	}
 	return m
-}
-
-// register registers c, or returns the collector already registered
-// under its name (an agent restarted in the same process).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	err := reg.Register(c)
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing
-		}
-	}
-	if err != nil {
-		panic("agent: register metrics: " + err.Error())
-	}
-	return c
 }
 
 func (m *metrics) setEndpoints(programmed int, st []dataplane.EndpointStatus) {

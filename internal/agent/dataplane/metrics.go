@@ -1,7 +1,7 @@
 package dataplane
 
 import (
-	"errors"
+	"github.com/gocalico/calico/internal/metrics"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -32,27 +32,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	if reg != nil {
-		m.ops = register(reg, m.ops)
-		m.fails = register(reg, m.fails)
-		m.resyncs = register(reg, m.resyncs)
+		m.ops = metrics.Register(reg, m.ops)
+		m.fails = metrics.Register(reg, m.fails)
+		m.resyncs = metrics.Register(reg, m.resyncs)
 	}
 	return m
-}
-
-// register registers c, or returns the collector already registered
-// under its name (a dataplane re-created in the same process).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	err := reg.Register(c)
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing
-		}
-	}
-	if err != nil {
-		panic("dataplane: register metrics: " + err.Error())
-	}
-	return c
 }
 
 func (m *Metrics) op(name string) {

@@ -1,7 +1,7 @@
 package syncer
 
 import (
-	"errors"
+	"github.com/gocalico/calico/internal/metrics"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -62,28 +62,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	if reg == nil {
 		return m
 	}
-	m.invalid = register(reg, m.invalid)
-	m.resyncs = register(reg, m.resyncs)
-	m.watchRestarts = register(reg, m.watchRestarts)
-	m.inSync = register(reg, m.inSync)
+	m.invalid = metrics.Register(reg, m.invalid)
+	m.resyncs = metrics.Register(reg, m.resyncs)
+	m.watchRestarts = metrics.Register(reg, m.watchRestarts)
+	m.inSync = metrics.Register(reg, m.inSync)
 	return m
-}
-
-// register registers c, or returns the collector already registered under
-// the same description. Any other registration error is a programming
-// error (clashing metric names) and panics, as MustRegister does.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	err := reg.Register(c)
-	if err == nil {
-		return c
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing
-		}
-	}
-	panic("syncer: register metrics: " + err.Error())
 }
 
 func (m *Metrics) incInvalid(prefix string) {
