@@ -1,9 +1,9 @@
 package dataplane
 
 import (
-	"github.com/gocalico/calico/internal/metrics"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gocalico/calico/internal/metrics"
 )
 
 // Metrics count the dataplane's kernel writes and full resyncs. A nil

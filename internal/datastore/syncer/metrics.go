@@ -1,9 +1,9 @@
 package syncer
 
 import (
-	"github.com/gocalico/calico/internal/metrics"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gocalico/calico/internal/metrics"
 )
 
 // Resync reasons, the values of the reason label of the resync counter.
