@@ -23,7 +23,8 @@ import (
 // FelixConfiguration asks for them, the health and metrics listeners. It
 // returns when ctx ends; the kernel state is left as it is, so a restart
 // drops no traffic.
-func runAgent(ctx context.Context, nodeName string, be datastore.Backend, log *slog.Logger) error {
+func runAgent(ctx context.Context, cfg Config, be datastore.Backend, log *slog.Logger) error {
+	nodeName := cfg.NodeName
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	agg := health.NewAggregator()
@@ -63,6 +64,10 @@ func runAgent(ctx context.Context, nodeName string, be datastore.Backend, log *s
 				Log: log.With("component", "status"),
 			})
 			listeners.configure(c)
+			if cfg.logLevel != nil && !cfg.logLevelPinned && cfg.logLevel.Level() != c.LogLevel() {
+				log.Info("log level from FelixConfiguration", "logSeverityScreen", c.LogSeverityScreen)
+				cfg.logLevel.Set(c.LogLevel())
+			}
 		},
 		OnHealth: func(h agent.Health) { agg.Report("agent", h.Live, h.Ready, h.Detail) },
 	})

@@ -41,6 +41,12 @@ type Config struct {
 	// dataplane is managed by something else).
 	RunAgent bool
 	LogLevel string
+	// logLevel is the running level: set from LogLevel at start, then
+	// from FelixConfiguration logSeverityScreen unless logLevelPinned
+	// (--log-level or CALICO_LOG_LEVEL given: the operator's word wins,
+	// as environment beats datastore in upstream's precedence).
+	logLevel       *slog.LevelVar
+	logLevelPinned bool
 }
 
 // NewCommand returns the calico-node command line.
@@ -82,10 +88,12 @@ CLUSTER_TYPE.`,
 			if cfg.Defaults, err = DefaultsFromEnv(os.Getenv); err != nil {
 				return err
 			}
-			log, err := newLogger(cfg.LogLevel)
+			log, level, err := newLogger(cfg.LogLevel)
 			if err != nil {
 				return err
 			}
+			cfg.logLevel = level
+			cfg.logLevelPinned = cmd.Flags().Changed("log-level") || os.Getenv("CALICO_LOG_LEVEL") != ""
 			return Run(cmd.Context(), cfg, log)
 		},
 	}
@@ -111,10 +119,12 @@ func envOr(k, def string) string {
 	return def
 }
 
-func newLogger(level string) (*slog.Logger, error) {
+func newLogger(level string) (*slog.Logger, *slog.LevelVar, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+		return nil, nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+	v := new(slog.LevelVar)
+	v.Set(l)
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: v})), v, nil
 }

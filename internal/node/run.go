@@ -132,7 +132,7 @@ func runAgentUntilDone(ctx context.Context, cfg Config, be datastore.Backend, sr
 			}
 		}()
 	}
-	err := runAgent(ctx, cfg.NodeName, be, log)
+	err := runAgent(ctx, cfg, be, log)
 	if srv != nil && srv.Err() != nil && !errors.Is(srv.Err(), embedded.ErrStopped) {
 		return errors.Join(err, fmt.Errorf("embedded datastore stopped: %w", srv.Err()))
 	}
