@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -100,6 +101,27 @@ func Run(ctx context.Context, cfg Config) error {
 	return run(ctx, cfg, dp, m)
 }
 
+// mayBeLocal reports whether a key may hold something this node needs:
+// everything but WorkloadEndpoints of other nodes. A WorkloadEndpoint's
+// name starts with its node, '-' doubled, then a single '-' (the name
+// rule every writer must follow), so other nodes' endpoints are skipped
+// without decoding them: at 10k remote endpoints that is most of the
+// start-up work and memory.
+func mayBeLocal(key, node string) bool {
+	const wepPrefix = resources.Prefix + "workloadendpoints/"
+	rest, ok := strings.CutPrefix(key, wepPrefix)
+	if !ok {
+		return true
+	}
+	_, name, ok := strings.Cut(rest, "/")
+	if !ok {
+		return true // not a WEP key: let the decoder report it
+	}
+	prefix := strings.ReplaceAll(node, "-", "--") + "-"
+	after, ok := strings.CutPrefix(name, prefix)
+	return ok && !strings.HasPrefix(after, "-")
+}
+
 func logger(l *slog.Logger) *slog.Logger {
 	if l == nil {
 		return slog.New(slog.DiscardHandler)
@@ -119,6 +141,9 @@ func run(ctx context.Context, cfg Config, dp dataplane.Dataplane, m *metrics) er
 		Backend:  cfg.Backend,
 		Prefixes: Prefixes,
 		Decode: func(key string, value []byte, rev int64) (any, error) {
+			if !mayBeLocal(key, cfg.NodeName) {
+				return nil, syncer.ErrSkip
+			}
 			return client.DecodeKV(key, value, rev)
 		},
 		Log:     a.log.With("component", "syncer"),

@@ -2,6 +2,7 @@ package syncer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"slices"
@@ -116,6 +117,13 @@ func (p *prefixSyncer) put(ctx context.Context, kv *datastore.KV) bool {
 func (p *prefixSyncer) putDecoded(ctx context.Context, kv *datastore.KV, v any, err error) bool {
 	old, had := p.cache[kv.Key]
 	wasValid := had && old > 0
+	if errors.Is(err, ErrSkip) {
+		p.cache[kv.Key] = -kv.ModRevision
+		if !wasValid {
+			return true
+		}
+		return p.emit(ctx, Update{Type: UpdateDeleted, Key: kv.Key, Revision: kv.ModRevision})
+	}
 	if err != nil {
 		p.log.Warn("skipping invalid value", "key", kv.Key, "revision", kv.ModRevision, "error", err)
 		p.s.cfg.Metrics.incInvalid(p.prefix)

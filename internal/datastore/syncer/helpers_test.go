@@ -197,10 +197,14 @@ func dump(recs []rec) string {
 var errBadValue = errors.New("bad value")
 
 // decodeString decodes values to strings; values starting with "bad" are
-// invalid and values starting with "panic" make it panic.
+// invalid, values starting with "skip" are skipped (ErrSkip) and values
+// starting with "panic" make it panic.
 func decodeString(key string, value []byte, _ int64) (any, error) {
 	if strings.HasPrefix(string(value), "panic") {
 		panic("decoder bug")
+	}
+	if strings.HasPrefix(string(value), "skip") {
+		return nil, ErrSkip
 	}
 	if strings.HasPrefix(string(value), "bad") {
 		return nil, fmt.Errorf("decode %s: %w", key, errBadValue)

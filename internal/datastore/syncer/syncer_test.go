@@ -155,6 +155,14 @@ func TestWatchUpdates(t *testing.T) {
 			wantInvalid: 2,
 		},
 		{
+			name: "skipped values: never delivered or counted; a delete if one had been",
+			txns: [][]op{{put("/a/2", "skip")}, {put("/a/2", "skip 2")}, {put("/a/1", "skip")}, {put("/a/2", "now wanted")}, {del("/a/1")}},
+			want: []Update{
+				{Type: UpdateDeleted, Key: "/a/1", Revision: 5},
+				{Type: UpdateNew, Key: "/a/2", Value: "now wanted", Revision: 6},
+			},
+		},
+		{
 			name:        "invalid new key then deleted",
 			txns:        [][]op{{put("/a/2", "bad")}, {del("/a/2")}},
 			wantInvalid: 1,

@@ -1,6 +1,7 @@
 package syncer
 
 import (
+	"errors"
 	"log/slog"
 
 	"github.com/gocalico/calico/internal/datastore"
@@ -82,6 +83,12 @@ type Callbacks interface {
 	OnStatusUpdated(Status)
 	OnUpdates([]Update)
 }
+
+// ErrSkip, returned by a DecodeFunc, says the value is of no interest to
+// this consumer (another host's endpoint, say): it is not delivered, not
+// logged and not counted as invalid. If a value had been delivered for the
+// key, the consumer gets an UpdateDeleted.
+var ErrSkip = errors.New("syncer: value skipped by the decoder")
 
 // DecodeFunc turns a stored value into the consumer's type. An error marks
 // the value invalid: it is logged, counted and skipped. It is called from
