@@ -2,11 +2,9 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
-	"runtime"
 	"sync"
 	"time"
 
@@ -15,78 +13,30 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gocalico/calico/internal/agent/config"
+	"github.com/gocalico/calico/internal/nsthread"
 )
 
-// nsThread runs functions on one OS thread that has entered a lab
-// namespace: sockets opened there (a netlink subscription, a TCP
-// connection to calico-node's loopback listeners) belong to that
-// namespace and can then be used from any goroutine. The thread is never
-// the process's main thread and is never handed back to the scheduler:
-// when stop ends its goroutine, the runtime ends the thread.
-type nsThread struct {
-	reqs chan func()
-	done chan struct{}
-}
+// nsThread is a thread inside a lab namespace: sockets opened there (a
+// netlink subscription, a TCP connection to calico-node's loopback
+// listeners) belong to that namespace and can then be used from any
+// goroutine.
+type nsThread struct{ *nsthread.Thread }
 
 func startNSThread(name string) (*nsThread, error) {
 	ns, err := netns.GetFromName(name)
 	if err != nil {
 		return nil, fmt.Errorf("namespace %s: %w", name, err)
 	}
-	t := &nsThread{reqs: make(chan func()), done: make(chan struct{})}
-	started := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		if unix.Gettid() != unix.Getpid() {
-			t.serve(ns, started)
-			return
-		}
-		// The main thread: keep it locked here while a new goroutine
-		// takes another thread, then give it back unswitched.
-		locked := make(chan struct{})
-		go func() {
-			runtime.LockOSThread()
-			close(locked)
-			t.serve(ns, started)
-		}()
-		<-locked
-		runtime.UnlockOSThread()
-	}()
-	err = <-started
-	ns.Close()
+	defer ns.Close()
+	t, err := nsthread.Start(ns)
 	if err != nil {
 		return nil, fmt.Errorf("namespace %s: %w", name, err)
 	}
-	return t, nil
+	return &nsThread{t}, nil
 }
 
-func (t *nsThread) serve(ns netns.NsHandle, started chan<- error) {
-	defer close(t.done)
-	if unix.Gettid() == unix.Getpid() {
-		started <- errors.New("refusing to switch the main thread")
-		return
-	}
-	if err := netns.Set(ns); err != nil {
-		started <- fmt.Errorf("enter: %w", err)
-		return
-	}
-	started <- nil
-	for f := range t.reqs {
-		f()
-	}
-}
-
-// do runs f on the thread and waits for it.
-func (t *nsThread) do(f func() error) error {
-	errc := make(chan error, 1)
-	t.reqs <- func() { errc <- f() }
-	return <-errc
-}
-
-func (t *nsThread) stop() {
-	close(t.reqs)
-	<-t.done
-}
+func (t *nsThread) do(f func() error) error { return t.Do(f) }
+func (t *nsThread) stop()                   { t.Stop() }
 
 // dial opens a connection from inside the namespace (http.Transport's
 // DialContext).

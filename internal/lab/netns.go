@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -16,6 +15,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/gocalico/calico/internal/nsthread"
 )
 
 // netnsDir is where iproute2 keeps named network namespaces.
@@ -110,17 +111,12 @@ func inNamespace(name string, fn func() error) error {
 		return fmt.Errorf("namespace %s: %w", name, err)
 	}
 	defer ns.Close()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		// No UnlockOSThread: see above.
-		if err := netns.Set(ns); err != nil {
-			errc <- fmt.Errorf("enter namespace %s: %w", name, err)
-			return
-		}
-		errc <- fn()
-	}()
-	return <-errc
+	t, err := nsthread.Start(ns)
+	if err != nil {
+		return fmt.Errorf("namespace %s: %w", name, err)
+	}
+	defer t.Stop()
+	return t.Do(fn)
 }
 
 // setSysctls writes /proc/sys/<key> = value inside the named namespace.

@@ -13,6 +13,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/gocalico/calico/internal/nsthread"
 )
 
 var _ kernel = (*netlinkKernel)(nil)
@@ -25,7 +27,7 @@ var _ kernel = (*netlinkKernel)(nil)
 type netlinkKernel struct {
 	ns  netns.NsHandle
 	h   *netlink.Handle
-	sys *nsThread // nil: the target is the process's own namespace
+	sys *nsthread.Thread // nil: the target is the process's own namespace
 }
 
 // netlinkTimeout bounds every netlink request.
@@ -53,7 +55,7 @@ func openKernel(spec string) (*netlinkKernel, error) {
 	}
 	k := &netlinkKernel{ns: ns}
 	if spec != "" {
-		if k.sys, err = startNSThread(ns); err != nil {
+		if k.sys, err = nsthread.Start(ns); err != nil {
 			ns.Close()
 			return nil, fmt.Errorf("network namespace %s: %w", path, err)
 		}
@@ -75,7 +77,7 @@ func (k *netlinkKernel) close() error {
 		k.h.Close()
 	}
 	if k.sys != nil {
-		k.sys.stop()
+		k.sys.Stop()
 	}
 	return k.ns.Close()
 }
@@ -122,7 +124,7 @@ func (k *netlinkKernel) readSysctl(path string) (string, error) {
 		return readSysctlFile(path)
 	}
 	var v string
-	err := k.sys.do(func() error {
+	err := k.sys.Do(func() error {
 		var err error
 		v, err = readSysctlFile(path)
 		return err
@@ -134,7 +136,7 @@ func (k *netlinkKernel) writeSysctl(path, value string) error {
 	if k.sys == nil {
 		return writeSysctlFile(path, value)
 	}
-	return k.sys.do(func() error { return writeSysctlFile(path, value) })
+	return k.sys.Do(func() error { return writeSysctlFile(path, value) })
 }
 
 func (k *netlinkKernel) listRoutes(proto int) ([]route, error) {
