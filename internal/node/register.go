@@ -71,6 +71,10 @@ func localAddrs() ([]hostAddr, error) {
 	return out, nil
 }
 
+func isAutodetect(setting string) bool {
+	return strings.EqualFold(strings.TrimSpace(setting), "autodetect")
+}
+
 // resolve turns one family's setting into the CIDR to record ("" = none).
 func resolve(setting string, addrs []hostAddr, want6 bool) (string, error) {
 	flag := "--ip"
@@ -106,9 +110,14 @@ func resolve(setting string, addrs []hostAddr, want6 bool) (string, error) {
 // (AS number, route reflector cluster ID, other writers' fields) is kept,
 // and no other Node is touched.
 func RegisterNode(ctx context.Context, c *resources.Client, name string, want Addresses, log *slog.Logger) error {
-	addrs, err := localAddrs()
-	if err != nil && (want.IPv4 == "autodetect" || want.IPv6 == "autodetect") {
-		return err
+	// Listing every interface's addresses is slow on a host with many
+	// workload interfaces: only do it when asked to autodetect.
+	var addrs []hostAddr
+	if isAutodetect(want.IPv4) || isAutodetect(want.IPv6) {
+		var err error
+		if addrs, err = localAddrs(); err != nil {
+			return err
+		}
 	}
 	v4, err := resolve(want.IPv4, addrs, false)
 	if err != nil {
