@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The newcomer's first run: a one-host lab (network namespaces, a datastore,
-# calico-node, three workloads), the sample resources applied with
+# The newcomer's first run: a three-host lab (network namespaces, a
+# datastore, calico-node and BIRD on every host, two workloads each), the
+# BGP sessions between the hosts, the sample resources applied with
 # calicoctl, who reaches whom, then everything torn down. Needs root;
 # nothing is changed in the machine's own network namespace.
 set -euo pipefail
@@ -22,8 +23,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-step "bringing up a lab: 1 host, 3 workloads"
-lab up --hosts 1 --workloads 3 --replace
+step "bringing up a lab: 3 hosts in a BGP mesh, 2 workloads each"
+lab up --hosts 3 --workloads 2 --replace
 
 step "calico-lab status"
 lab status
@@ -35,9 +36,20 @@ step "the workloads' endpoints and the node"
 lab exec host1 -- calicoctl get nodes -o wide
 lab exec host1 -- calicoctl get workloadendpoints -A
 
-step "routes the agent programmed in host1"
+step "routes the agent programmed in host1 (its own workloads)"
 lab exec host1 -- ip route show proto 80
 lab exec host1 -- ip -6 route show proto 80
+
+step "BGP sessions of host1 (waiting until all are established)"
+for i in $(seq 1 60); do
+	if [ "$(lab exec host1 -- calicoctl node status | grep -c Established)" -ge 4 ]; then break; fi
+	sleep 1
+done
+lab exec host1 -- calicoctl node status
+
+step "routes host1 learned by BGP (the other hosts' workloads)"
+lab exec host1 -- ip route show proto bird
+lab exec host1 -- ip -6 route show proto bird
 
 step "applying samples/ (an IP pool, a tier and two policies)"
 lab exec host1 -- calicoctl apply -f samples/

@@ -5,7 +5,7 @@
 # is missing.
 set -euo pipefail
 
-pkgs=(etcd-server etcd-client bird2 nftables iproute2 iputils-ping ca-certificates git make gcc)
+pkgs=(etcd-server etcd-client bird2 frr nftables iproute2 iputils-ping ca-certificates git make gcc)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -22,7 +22,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 	# The Debian etcd-server package may start a system etcd on 2379; the
 	# project never uses it (tests start their own members on free ports),
 	# so stop it to keep the machine quiet.
-	if command -v systemctl >/dev/null 2>&1; then systemctl disable --now etcd >/dev/null 2>&1 || true; fi
+	if command -v systemctl >/dev/null 2>&1; then systemctl disable --now etcd >/dev/null 2>&1 || true; systemctl disable --now frr >/dev/null 2>&1 || true; systemctl disable --now bird >/dev/null 2>&1 || true; fi
 fi
 
 if ! command -v go >/dev/null 2>&1; then

@@ -122,6 +122,10 @@ func mayBeLocal(key, node string) bool {
 	return ok && !strings.HasPrefix(after, "-")
 }
 
+// listPageSize is the agent's datastore list page: about 1.5 MB of
+// endpoints at a time.
+const listPageSize = 2000
+
 func logger(l *slog.Logger) *slog.Logger {
 	if l == nil {
 		return slog.New(slog.DiscardHandler)
@@ -146,8 +150,11 @@ func run(ctx context.Context, cfg Config, dp dataplane.Dataplane, m *metrics) er
 			}
 			return client.DecodeKV(key, value, rev)
 		},
-		Log:     a.log.With("component", "syncer"),
-		Metrics: syncer.NewMetrics(cfg.Registry),
+		// Small pages: the initial sync holds one page of other nodes'
+		// endpoints at a time instead of the whole list (peak RSS).
+		ListPageSize: listPageSize,
+		Log:          a.log.With("component", "syncer"),
+		Metrics:      syncer.NewMetrics(cfg.Registry),
 	}, a)
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -102,22 +101,25 @@ func (a *agent) OnUpdates(updates []syncer.Update) {
 	}
 }
 
-// snapshot returns the desired state if it changed since the last call
-// (nil otherwise), whether the agent is in sync, and the arrival times
+// snapshot returns what changed in the desired state since the last
+// call: the whole state (first call, configuration changed) or the
+// changed endpoints; whether the agent is in sync; and the arrival times
 // of the endpoint updates not yet applied.
-func (a *agent) snapshot() (hs *calc.HostState, inSync bool, arrived map[string]time.Time) {
+func (a *agent) snapshot() (full *calc.HostState, changes []calc.EndpointChange, inSync bool, arrived map[string]time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if !a.inSync {
-		return nil, false, nil
+		return nil, nil, false, nil
 	}
 	if a.dirty {
-		hs = a.calc.HostState()
+		full, changes = a.calc.Take()
 		a.dirty = false
 	}
-	arrived = a.arrived
-	a.arrived = map[string]time.Time{}
-	return hs, true, arrived
+	if len(a.arrived) > 0 {
+		arrived = a.arrived
+		a.arrived = map[string]time.Time{}
+	}
+	return full, changes, true, arrived
 }
 
 // requeue gives back arrival times not observed because the apply failed.
@@ -136,14 +138,13 @@ func (a *agent) requeue(arrived map[string]time.Time) {
 // ctx ends.
 func (a *agent) loop(ctx context.Context) {
 	var (
-		desired   *calc.HostState
 		cfg       *config.Config
 		pending   = map[string]time.Time{}
 		backoff   time.Duration
 		retry     = time.NewTimer(time.Hour)
 		resync    *time.Ticker
 		resyncC   <-chan time.Time
-		statuses  []EndpointStatus
+		version   uint64
 		health    = Health{Live: true, Detail: "waiting for the datastore"}
 		problems  = map[string]string{}
 		published bool
@@ -167,7 +168,7 @@ func (a *agent) loop(ctx context.Context) {
 			a.dp.Resync()
 		case <-retry.C:
 		}
-		hs, inSync, arrived := a.snapshot()
+		hs, changes, inSync, arrived := a.snapshot()
 		if !inSync {
 			a.iterated(false)
 			continue
@@ -178,7 +179,6 @@ func (a *agent) loop(ctx context.Context) {
 			}
 		}
 		if hs != nil {
-			desired = hs
 			if cfg == nil || !cfg.Equal(&hs.Config) {
 				c := hs.Config
 				cfg = &c
@@ -200,9 +200,16 @@ func (a *agent) loop(ctx context.Context) {
 				}
 			}
 			a.logProblems(problems, hs)
+		} else {
+			a.logChangedProblems(problems, changes)
 		}
 
-		err := a.dp.Set(ctx, desired)
+		var err error
+		if hs != nil {
+			err = a.dp.Set(ctx, hs)
+		} else {
+			err = a.dp.Update(ctx, changes)
+		}
 		if ctx.Err() != nil {
 			return
 		}
@@ -226,12 +233,13 @@ func (a *agent) loop(ctx context.Context) {
 			a.setHealth(&health, Health{Live: true, Ready: true})
 		}
 
-		st := a.dp.EndpointStatuses()
-		a.m.setEndpoints(a.dp.Programmed(), st)
-		if !published || !slices.Equal(st, statuses) {
-			statuses, published = st, true
+		// Statuses are copied only when one of them changed.
+		if v := a.dp.StatusVersion(); !published || v != version {
+			version, published = v, true
+			st := a.dp.EndpointStatuses()
+			a.m.setEndpoints(a.dp.Programmed(), st)
 			if a.cfg.OnEndpointStatus != nil {
-				a.cfg.OnEndpointStatus(slices.Clone(st))
+				a.cfg.OnEndpointStatus(st)
 			}
 		}
 		a.iterated(true)
@@ -278,6 +286,29 @@ func (a *agent) logProblems(seen map[string]string, hs *calc.HostState) {
 		if !now[k] {
 			delete(seen, k)
 		}
+	}
+}
+
+// logChangedProblems is logProblems for the changed endpoints only.
+func (a *agent) logChangedProblems(seen map[string]string, changes []calc.EndpointChange) {
+	for _, ch := range changes {
+		e := ch.Endpoint
+		p := ""
+		if e != nil {
+			p = strings.Join(e.Problems, "; ")
+		}
+		if seen[ch.Key] == p {
+			continue
+		}
+		if p == "" {
+			if e != nil {
+				a.log.Info("endpoint problems resolved", "endpoint", ch.Key)
+			}
+			delete(seen, ch.Key)
+			continue
+		}
+		a.log.Warn("endpoint has problems", "endpoint", ch.Key, "interface", e.InterfaceName, "problems", p)
+		seen[ch.Key] = p
 	}
 }
 

@@ -110,6 +110,7 @@ client certificates with --etcd-cert, --etcd-key and --etcd-ca.`,
 		newGetCommand(a),
 		newDeleteCommand(a),
 		newVersionCommand(a),
+		newNodeCommand(a),
 	)
 	return root
 }

@@ -109,6 +109,10 @@ func upCommand(name *string, stdout io.Writer) *cobra.Command {
 	f.StringVar(&bin, "bin", "", "directory holding calico-node and calicoctl (default: next to calico-lab, then ./bin, then PATH)")
 	f.StringVar(&cfg.StateDir, "state-dir", "", "datastore, socket and logs (default "+RunDir+"/<name>)")
 	f.StringVar(&cfg.LogLevel, "log-level", "info", "calico-node log level")
+	f.StringVar(&cfg.BGP, "bgp", BGPMesh, "BGP topology: mesh (node-to-node mesh), rr (mesh off, route reflectors) or none (no BIRD)")
+	f.IntVar(&cfg.RouteReflectors, "route-reflectors", 1, "with --bgp rr: how many hosts (host1..) are route reflectors")
+	f.BoolVar(&cfg.ExternalRouter, "external-router", false, "add FRR as a top-of-rack router (namespace <name>-tor, AS 65001) peering with every host and announcing "+TORNetworkIPv4.String())
+	f.DurationVar(&cfg.BGPRestartTime, "bgp-restart-time", 0, "graceful-restart time of every BGP session (default: BIRD's, 120s)")
 	f.DurationVar(&cfg.StartTimeout, "start-timeout", time.Minute, "how long to wait for each process to become ready")
 	return cmd
 }

@@ -79,6 +79,19 @@ type Config struct {
 	// "default" before any calico-node starts (tests use it for short
 	// refresh and reporting intervals).
 	FelixConfiguration *v3.FelixConfigurationSpec
+	// BGP is the topology: BGPMesh (default), BGPReflector or BGPNone.
+	BGP string
+	// RouteReflectors is how many hosts (host1..) are route reflectors
+	// with BGPReflector (default 1).
+	RouteReflectors int
+	// ExternalRouter adds FRR as a top-of-rack router in another AS
+	// (namespace <name>-tor, 10.99.0.253), peering with every host and
+	// announcing TORNetworkIPv4/IPv6.
+	ExternalRouter bool
+	// BGPRestartTime, when set, is the graceful-restart time of every
+	// session (nodeMeshMaxRestartTime, BGPPeer maxRestartTime): how long
+	// peers keep a dead host's routes. Tests shorten it.
+	BGPRestartTime time.Duration
 	// StartTimeout bounds each wait for a process to become ready
 	// (default 60s).
 	StartTimeout time.Duration
@@ -105,6 +118,24 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.LogLevel == "" {
 		c.LogLevel = "info"
+	}
+	switch c.BGP {
+	case "":
+		c.BGP = BGPMesh
+	case BGPMesh, BGPReflector, BGPNone:
+	default:
+		return c, fmt.Errorf("bgp %q: want %s, %s or %s", c.BGP, BGPMesh, BGPReflector, BGPNone)
+	}
+	if c.BGP == BGPReflector {
+		if c.RouteReflectors == 0 {
+			c.RouteReflectors = 1
+		}
+		if c.RouteReflectors < 1 || c.RouteReflectors >= c.Hosts {
+			return c, fmt.Errorf("route reflectors %d: want 1 to hosts-1 (%d)", c.RouteReflectors, c.Hosts-1)
+		}
+	}
+	if c.ExternalRouter && c.BGP == BGPNone {
+		return c, fmt.Errorf("an external router needs BGP: bgp %q", c.BGP)
 	}
 	if c.StartTimeout <= 0 {
 		c.StartTimeout = time.Minute
@@ -144,7 +175,7 @@ func workloadNamespace(lab string, i, j int) string { return lab + "-" + Workloa
 
 // namespaceRE matches every namespace name a lab called name may own.
 func namespaceRE(name string) *regexp.Regexp {
-	return regexp.MustCompile(`^` + regexp.QuoteMeta(name) + `-(fabric|host[0-9]+(-w[0-9]+)?)$`)
+	return regexp.MustCompile(`^` + regexp.QuoteMeta(name) + `-(fabric|tor|host[0-9]+(-w[0-9]+)?)$`)
 }
 
 // HostIPv4 and HostIPv6 are host i's addresses on the fabric.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 )
 
@@ -20,6 +21,14 @@ func (l *Lab) Down(ctx context.Context) error {
 		if l.alive(h.Node) {
 			l.step("stopping calico-node on %s (pid %d)", h.Name, h.Node.PID)
 			errs = append(errs, l.stop(ctx, h.Node, 10*time.Second))
+		}
+	}
+	if r := st.Router; r != nil {
+		for _, p := range []Process{r.BGPD, r.Zebra} {
+			if l.alive(p) {
+				l.step("stopping %s on the external router (pid %d)", filepath.Base(p.Argv[0]), p.PID)
+				errs = append(errs, l.stop(ctx, p, 10*time.Second))
+			}
 		}
 	}
 	if l.alive(st.Datastore) {

@@ -25,6 +25,9 @@ func (l *Lab) Namespace(target string) (string, error) {
 	if target == "fabric" {
 		return l.st.Fabric.Namespace, nil
 	}
+	if r, ok := l.Router(); ok && target == r.Name {
+		return r.Namespace, nil
+	}
 	if h, ok := l.Host(target); ok {
 		return h.Namespace, nil
 	}
@@ -36,6 +39,9 @@ func (l *Lab) Namespace(target string) (string, error) {
 
 func (l *Lab) targets() []string {
 	out := []string{"fabric"}
+	if r, ok := l.Router(); ok {
+		out = append(out, r.Name)
+	}
 	for _, h := range l.Hosts() {
 		out = append(out, h.Name)
 	}
@@ -63,6 +69,10 @@ func (l *Lab) Command(ctx context.Context, target string, argv ...string) (*exec
 	}
 	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns}, argv...)...)
 	cmd.Env = l.env()
+	if _, ok := l.Host(target); ok {
+		// calicoctl node status on a host reads that host's BIRD.
+		cmd.Env = append(cmd.Env, "CALICO_BIRD_SOCKET="+l.BIRDSocket(target))
+	}
 	// Asked to stop: SIGTERM first, so the command can finish (ping
 	// prints its summary); SIGKILL if it has not ended 5s later.
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }

@@ -25,7 +25,11 @@ func (l *Lab) StartNode(ctx context.Context, host string) error {
 	}
 	argv := []string{filepath.Join(l.st.Bin, "calico-node"), "--nodename", h.Name,
 		"--etcd-endpoints", l.Endpoints(), "--log-level", l.st.LogLevel,
-		"--ip", prefix(h.IPv4, fabricPrefix).String(), "--ip6", ip6}
+		"--ip", prefix(h.IPv4, fabricPrefix).String(), "--ip6", ip6,
+		"--bird-dir", birdDir(l.st.StateDir, h.Name)}
+	if l.st.BGP == BGPNone {
+		argv = append(argv, "--networking-backend", BackendNone)
+	}
 	p, err := l.startProcess(h.Namespace, argv, l.env("NO_DEFAULT_POOLS=true"), filepath.Join(l.st.StateDir, "logs", h.Name+".log"))
 	if err != nil {
 		return fmt.Errorf("%s: %w", host, err)

@@ -91,6 +91,10 @@ type state struct {
 	Datastore Process    `json:"datastore"`
 	Hosts     []Host     `json:"hosts"`
 	Workloads []Workload `json:"workloads"`
+	// BGP is the topology (BGPMesh, BGPReflector, BGPNone; "" = mesh).
+	BGP string `json:"bgp,omitempty"`
+	// Router is the external router, when the lab has one.
+	Router *Router `json:"router,omitempty"`
 	// Namespaces lists every namespace created, in creation order.
 	Namespaces []string `json:"namespaces"`
 }

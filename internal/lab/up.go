@@ -42,6 +42,7 @@ func Up(ctx context.Context, cfg Config, progress io.Writer) (_ *Lab, err error)
 		LogLevel: cfg.LogLevel,
 		Socket:   socketPath(cfg.StateDir),
 		Created:  time.Now().UTC().Truncate(time.Second),
+		BGP:      cfg.BGP,
 		Fabric:   Fabric{Namespace: fabricNamespace(cfg.Name), Bridge: fabricBridge, IPv4: fabricIPv4},
 	}
 	if st.IPv6 {
@@ -101,6 +102,18 @@ func Up(ctx context.Context, cfg Config, progress io.Writer) (_ *Lab, err error)
 		l.step("FelixConfiguration default written")
 	}
 
+	if cfg.BGP != BGPNone {
+		if err := l.writeBGPConfig(ctx, cfg); err != nil {
+			return nil, err
+		}
+		l.step("bgp: %s", describeBGP(cfg))
+	}
+	if cfg.ExternalRouter {
+		if err := l.startRouter(ctx); err != nil {
+			return nil, err
+		}
+	}
+
 	for _, h := range l.Hosts() {
 		if err := l.addNamespace(ctx, h.Namespace); err != nil {
 			return nil, err
@@ -128,6 +141,11 @@ func Up(ctx context.Context, cfg Config, progress io.Writer) (_ *Lab, err error)
 			return nil, err
 		}
 		l.step("host %s: calico-node running (pid %d, log %s)", h.Name, node.PID, node.Log)
+	}
+	if cfg.BGP == BGPReflector {
+		if err := l.makeReflectors(ctx, cfg.RouteReflectors); err != nil {
+			return nil, err
+		}
 	}
 	l.step("up: %d host(s), %d workload(s); datastore %s", len(st.Hosts), len(l.Workloads()), l.Endpoints())
 	return l, nil

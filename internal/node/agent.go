@@ -19,8 +19,9 @@ import (
 	"github.com/gocalico/calico/internal/health"
 )
 
-// runAgent runs the host agent with its status reporter and, when the
-// FelixConfiguration asks for them, the health and metrics listeners. It
+// runAgent runs the host agent with its status reporter, BIRD (unless the
+// networking backend is none) and, when the FelixConfiguration asks for
+// them, the health and metrics listeners. It
 // returns when ctx ends; the kernel state is left as it is, so a restart
 // drops no traffic.
 func runAgent(ctx context.Context, cfg Config, be datastore.Backend, log *slog.Logger) error {
@@ -47,6 +48,22 @@ func runAgent(ctx context.Context, cfg Config, be datastore.Backend, log *slog.L
 		}
 	})
 
+	var b *bgp
+	if cfg.BGP.enabled() {
+		var err error
+		if b, err = newBGP(nodeName, cfg.BGP, reg, agg, log.With("component", "bgp")); err != nil {
+			cancel()
+			wg.Wait()
+			return fmt.Errorf("bgp: %w", err)
+		}
+		wg.Go(func() {
+			if err := b.run(ctx, be, reg); err != nil && ctx.Err() == nil {
+				errs <- fmt.Errorf("bgp: %w", err)
+				cancel()
+			}
+		})
+	}
+
 	listeners := &listeners{ctx: ctx, wg: &wg, agg: agg, reg: reg, log: log}
 	err := agent.Run(ctx, agent.Config{
 		NodeName: nodeName,
@@ -64,6 +81,9 @@ func runAgent(ctx context.Context, cfg Config, be datastore.Backend, log *slog.L
 				Log: log.With("component", "status"),
 			})
 			listeners.configure(c)
+			if b != nil {
+				b.SetAgentConfig(c)
+			}
 			if cfg.logLevel != nil && !cfg.logLevelPinned && cfg.logLevel.Level() != c.LogLevel() {
 				log.Info("log level from FelixConfiguration", "logSeverityScreen", c.LogSeverityScreen)
 				cfg.logLevel.Set(c.LogLevel())

@@ -40,6 +40,8 @@ type Config struct {
 	// node and creates the defaults, then waits (tests, or a host whose
 	// dataplane is managed by something else).
 	RunAgent bool
+	// BGP runs and configures BIRD next to the agent.
+	BGP      BGPOptions
 	LogLevel string
 	// logLevel is the running level: set from LogLevel at start, then
 	// from FelixConfiguration logSeverityScreen unless logLevelPinned
@@ -74,6 +76,12 @@ CLUSTER_TYPE.`,
 		SilenceErrors: true,
 		Args:          cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := cfg.BGP.validate(); err != nil {
+				return err
+			}
+			if err := cfg.Addresses.Validate(); err != nil {
+				return err
+			}
 			if cfg.DatastoreOnly && cfg.EmbeddedDir == "" {
 				return fmt.Errorf("--datastore-only needs --embedded-etcd DIR")
 			}
@@ -104,8 +112,15 @@ CLUSTER_TYPE.`,
 	f.StringVar(&cfg.EmbeddedListen, "embedded-etcd-listen", "http://127.0.0.1:2379", "loopback client URL the embedded datastore serves on (\"\" = none)")
 	f.StringVar(&cfg.Addresses.IPv4, "ip", envOr("IP", "autodetect"), "this host's IPv4 address with prefix length (10.0.0.5/24), autodetect or none (env IP)")
 	f.StringVar(&cfg.Addresses.IPv6, "ip6", envOr("IP6", "none"), "this host's IPv6 address with prefix length, autodetect or none (env IP6)")
+	f.StringVar(&cfg.Addresses.IPv4Method, "ip-autodetection-method", envOr("IP_AUTODETECTION_METHOD", methodFirstFound), "how --ip autodetect finds the address: first-found, interface=REGEX,..., skip-interface=REGEX,..., can-reach=DEST or cidr=CIDR,... (env IP_AUTODETECTION_METHOD)")
+	f.StringVar(&cfg.Addresses.IPv6Method, "ip6-autodetection-method", envOr("IP6_AUTODETECTION_METHOD", methodFirstFound), "how --ip6 autodetect finds the address, as --ip-autodetection-method (env IP6_AUTODETECTION_METHOD)")
 	f.BoolVar(&cfg.InitOnly, "init-only", false, "create the datastore defaults and exit")
 	f.BoolVar(&cfg.RunAgent, "agent", true, "run the host agent that programs this host's network namespace")
+	f.StringVar(&cfg.BGP.Backend, "networking-backend", envOr("CALICO_NETWORKING_BACKEND", BackendBIRD), "bird (BGP with BIRD, run by calico-node next to the agent) or none (env CALICO_NETWORKING_BACKEND)")
+	f.StringVar(&cfg.BGP.Dir, "bird-dir", envOr("CALICO_BIRD_DIR", "/var/run/calico"), "directory of BIRD's configuration, PID and status files (env CALICO_BIRD_DIR)")
+	f.StringVar(&cfg.BGP.Socket, "bird-socket", os.Getenv("CALICO_BIRD_SOCKET"), "BIRD's control socket (env CALICO_BIRD_SOCKET; default: bird.ctl in --bird-dir)")
+	f.StringVar(&cfg.BGP.Binary, "bird", envOr("CALICO_BIRD_BINARY", "bird"), "the BIRD 2 executable (env CALICO_BIRD_BINARY)")
+	f.StringVar(&cfg.BGP.SecretsDir, "bgp-secrets-dir", envOr("CALICO_BGP_SECRETS_DIR", "/etc/calico/bgp-secrets"), "BGP passwords, one file per secret key: DIR/<secret>/<key> (env CALICO_BGP_SECRETS_DIR)")
 	f.BoolVar(&cfg.DatastoreOnly, "datastore-only", false, "only serve the embedded datastore (--embedded-etcd) and create the cluster-wide defaults; run no node")
 	f.StringVar(&cfg.LogLevel, "log-level", envOr("CALICO_LOG_LEVEL", "info"), "debug, info, warn or error (env CALICO_LOG_LEVEL)")
 	cfg.Datastore.BindFlags(f)

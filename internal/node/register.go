@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"reflect"
 	"regexp"
@@ -19,15 +18,38 @@ import (
 
 // Addresses says how calico-node finds this host's addresses for its Node
 // resource: an explicit CIDR (host bits set, e.g. "10.0.0.5/24"),
-// "autodetect" (the first global address on an interface that is not a
-// workload, tunnel, bridge or loopback interface, as upstream's
-// first-found method) or "none".
+// "autodetect" or "none". Autodetection follows the family's method,
+// upstream's IP_AUTODETECTION_METHOD / IP6_AUTODETECTION_METHOD:
+// first-found (the default: the first global address on an interface
+// that is not a workload, tunnel, bridge or loopback interface),
+// interface=REGEX,..., skip-interface=REGEX,..., can-reach=DEST or
+// cidr=CIDR,....
 type Addresses struct {
-	IPv4 string
-	IPv6 string
+	IPv4       string
+	IPv6       string
+	IPv4Method string // "" = first-found
+	IPv6Method string // "" = first-found
 }
 
-// Interfaces that never carry the host's own address.
+// Validate checks the autodetection methods, naming the flag and
+// environment variable of a bad one.
+func (a Addresses) Validate() error {
+	_, _, err := a.methods()
+	return err
+}
+
+func (a Addresses) methods() (v4, v6 autodetectMethod, err error) {
+	if v4, err = parseAutodetectMethod(a.IPv4Method); err != nil {
+		return v4, v6, fmt.Errorf("--ip-autodetection-method (env IP_AUTODETECTION_METHOD) %q: %w", a.IPv4Method, err)
+	}
+	if v6, err = parseAutodetectMethod(a.IPv6Method); err != nil {
+		return v4, v6, fmt.Errorf("--ip6-autodetection-method (env IP6_AUTODETECTION_METHOD) %q: %w", a.IPv6Method, err)
+	}
+	return v4, v6, nil
+}
+
+// Interfaces that never carry the host's own address (first-found and
+// skip-interface= skip them).
 var skipInterfaces = regexp.MustCompile(`^(lo|docker.*|cbr.*|dummy.*|virbr.*|lxcbr.*|veth.*|cali.*|tap.*|tunl.*|flannel.*|kube-ipvs.*|cni.*|vxlan.*|vxlan-v6.*|wireguard.*|nodelocaldns.*|br-.*)$`)
 
 // hostAddr is one address of this host, with its interface.
@@ -36,47 +58,14 @@ type hostAddr struct {
 	prefix netip.Prefix // address with the interface's prefix length
 }
 
-// detect picks the first global address of the wanted family.
-func detect(addrs []hostAddr, want6 bool) (netip.Prefix, bool) {
-	for _, a := range addrs {
-		ip := a.prefix.Addr()
-		if skipInterfaces.MatchString(a.iface) || ip.Is6() != want6 || !ip.IsGlobalUnicast() {
-			continue
-		}
-		return a.prefix, true
-	}
-	return netip.Prefix{}, false
-}
-
-func localAddrs() ([]hostAddr, error) {
-	ifs, err := net.Interfaces()
-	if err != nil {
-		return nil, fmt.Errorf("listing interfaces: %w", err)
-	}
-	var out []hostAddr
-	for _, ifc := range ifs {
-		if ifc.Flags&net.FlagUp == 0 {
-			continue
-		}
-		as, err := ifc.Addrs()
-		if err != nil {
-			continue
-		}
-		for _, a := range as {
-			if p, err := netip.ParsePrefix(a.String()); err == nil {
-				out = append(out, hostAddr{iface: ifc.Name, prefix: p})
-			}
-		}
-	}
-	return out, nil
-}
-
 func isAutodetect(setting string) bool {
 	return strings.EqualFold(strings.TrimSpace(setting), "autodetect")
 }
 
 // resolve turns one family's setting into the CIDR to record ("" = none).
-func resolve(setting string, addrs []hostAddr, want6 bool) (string, error) {
+// detected is the autodetected address, used when the setting is
+// "autodetect" (ok false: none found).
+func resolve(setting string, detected netip.Prefix, ok, want6 bool) (string, error) {
 	flag := "--ip"
 	if want6 {
 		flag = "--ip6"
@@ -85,11 +74,10 @@ func resolve(setting string, addrs []hostAddr, want6 bool) (string, error) {
 	case "", "none":
 		return "", nil
 	case "autodetect":
-		p, ok := detect(addrs, want6)
 		if !ok {
 			return "", nil
 		}
-		return p.String(), nil
+		return detected.String(), nil
 	}
 	p, err := netip.ParsePrefix(setting)
 	if err != nil {
@@ -105,25 +93,57 @@ func resolve(setting string, addrs []hostAddr, want6 bool) (string, error) {
 	return p.String(), nil
 }
 
+// hostAddresses resolves both families' settings, autodetecting through h
+// when asked to.
+func hostAddresses(ctx context.Context, want Addresses, h hostNet, log *slog.Logger) (v4, v6 string, err error) {
+	m4, m6, err := want.methods()
+	if err != nil {
+		return "", "", err
+	}
+	auto4, auto6 := isAutodetect(want.IPv4), isAutodetect(want.IPv6)
+	// One address dump, and only when asked to autodetect: listing is
+	// slow on a host with many workload interfaces.
+	var addrs []hostAddr
+	if auto4 || auto6 {
+		if addrs, err = h.addrs(auto4, auto6); err != nil {
+			return "", "", err
+		}
+	}
+	for _, fam := range []struct {
+		want6   bool
+		auto    bool
+		setting string
+		m       autodetectMethod
+		out     *string
+	}{{false, auto4, want.IPv4, m4, &v4}, {true, auto6, want.IPv6, m6, &v6}} {
+		var found hostAddr
+		var ok bool
+		if fam.auto {
+			var derr error
+			found, ok, derr = autodetect(ctx, h, addrs, fam.m, fam.want6)
+			family := map[bool]string{false: "IPv4", true: "IPv6"}[fam.want6]
+			switch {
+			case derr != nil:
+				log.Warn("address autodetection failed", "family", family, "method", fam.m.String(), "err", derr)
+			case !ok:
+				log.Warn("no address found by autodetection", "family", family, "method", fam.m.String())
+			default:
+				log.Info("address autodetected", "family", family, "method", fam.m.String(), "address", found.prefix.String(), "interface", found.iface)
+			}
+		}
+		if *fam.out, err = resolve(fam.setting, found.prefix, ok, fam.want6); err != nil {
+			return "", "", err
+		}
+	}
+	return v4, v6, nil
+}
+
 // RegisterNode creates or updates this host's Node resource: its BGP
 // addresses and its CalicoNodeIP addresses. Everything else in the Node
 // (AS number, route reflector cluster ID, other writers' fields) is kept,
 // and no other Node is touched.
 func RegisterNode(ctx context.Context, c *resources.Client, name string, want Addresses, log *slog.Logger) error {
-	// Listing every interface's addresses is slow on a host with many
-	// workload interfaces: only do it when asked to autodetect.
-	var addrs []hostAddr
-	if isAutodetect(want.IPv4) || isAutodetect(want.IPv6) {
-		var err error
-		if addrs, err = localAddrs(); err != nil {
-			return err
-		}
-	}
-	v4, err := resolve(want.IPv4, addrs, false)
-	if err != nil {
-		return err
-	}
-	v6, err := resolve(want.IPv6, addrs, true)
+	v4, v6, err := hostAddresses(ctx, want, kernelHost{}, log)
 	if err != nil {
 		return err
 	}

@@ -12,30 +12,8 @@ import (
 	"github.com/gocalico/calico/internal/resources"
 )
 
-func TestDetectFirstFound(t *testing.T) {
-	p := netip.MustParsePrefix
-	addrs := []hostAddr{
-		{"lo", p("127.0.0.1/8")},
-		{"cali1234567890a", p("10.65.0.1/32")},
-		{"docker0", p("172.17.0.1/16")},
-		{"eth0", p("fe80::1/64")},
-		{"eth0", p("10.0.0.5/24")},
-		{"eth1", p("10.1.0.5/24")},
-		{"eth1", p("2001:db8::5/64")},
-	}
-	if got, ok := detect(addrs, false); !ok || got != p("10.0.0.5/24") {
-		t.Errorf("IPv4 = %v %v, want 10.0.0.5/24", got, ok)
-	}
-	if got, ok := detect(addrs, true); !ok || got != p("2001:db8::5/64") {
-		t.Errorf("IPv6 = %v %v, want 2001:db8::5/64", got, ok)
-	}
-	if _, ok := detect(addrs[:4], false); ok {
-		t.Error("found an IPv4 address where only skipped interfaces have one")
-	}
-}
-
 func TestResolveAddressSetting(t *testing.T) {
-	addrs := []hostAddr{{"eth0", netip.MustParsePrefix("10.0.0.5/24")}}
+	detected := netip.MustParsePrefix("10.0.0.5/24")
 	for _, tt := range []struct {
 		in    string
 		six   bool
@@ -51,10 +29,13 @@ func TestResolveAddressSetting(t *testing.T) {
 		{"fd00::5/64", false, "", true},
 		{"not-an-ip", false, "", true},
 	} {
-		got, err := resolve(tt.in, addrs, tt.six)
+		got, err := resolve(tt.in, detected, true, tt.six)
 		if (err != nil) != tt.isErr || got != tt.want {
 			t.Errorf("resolve(%q, v6=%v) = %q, %v; want %q, error %v", tt.in, tt.six, got, err, tt.want, tt.isErr)
 		}
+	}
+	if got, err := resolve("autodetect", netip.Prefix{}, false, false); got != "" || err != nil {
+		t.Errorf("resolve(autodetect, nothing found) = %q, %v; want none", got, err)
 	}
 }
 

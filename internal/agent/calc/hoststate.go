@@ -4,6 +4,8 @@
 package calc
 
 import (
+	"slices"
+
 	"net/netip"
 
 	"github.com/gocalico/calico/internal/agent/config"
@@ -54,4 +56,21 @@ type Endpoint struct {
 	// Problems say what is wrong with the endpoint's data, one sentence
 	// each. An endpoint with problems is reported with status "error".
 	Problems []string
+}
+
+// clone returns a copy of e that shares no slices with it.
+func (e *Endpoint) clone() Endpoint {
+	cp := *e
+	cp.Addrs = slices.Clone(e.Addrs)
+	cp.Problems = slices.Clone(e.Problems)
+	return cp
+}
+
+// equal reports whether e and o describe the same desired state.
+func (e *Endpoint) equal(o *Endpoint) bool {
+	return e.Key == o.Key && e.Namespace == o.Namespace && e.Name == o.Name &&
+		e.Orchestrator == o.Orchestrator && e.Workload == o.Workload && e.EndpointID == o.EndpointID &&
+		e.InterfaceName == o.InterfaceName && e.MAC == o.MAC &&
+		e.IPv4Gateway == o.IPv4Gateway && e.IPv6Gateway == o.IPv6Gateway && e.Program == o.Program &&
+		slices.Equal(e.Addrs, o.Addrs) && slices.Equal(e.Problems, o.Problems)
 }

@@ -6,10 +6,12 @@ package dataplane
 import (
 	"context"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"time"
 
 	"github.com/gocalico/calico/internal/agent/calc"
+	"github.com/gocalico/calico/internal/agent/config"
 )
 
 // Dataplane programs a desired HostState. Set, Resync, EndpointStatuses
@@ -21,6 +23,14 @@ type Dataplane interface {
 	// again with the same input; what failed is retried by calling it
 	// again.
 	Set(ctx context.Context, desired *calc.HostState) error
+	// Update changes the desired state of the endpoints named in
+	// changes (a nil Endpoint: gone) in the state last given to Set,
+	// and applies what changed: those endpoints, and the endpoints on
+	// interfaces that link events reported. It walks everything instead
+	// on the first apply, after Resync, after a failed apply and when
+	// link events may have been lost. Call it with no changes to retry
+	// or to follow link events. Set must have been called first.
+	Update(ctx context.Context, changes []calc.EndpointChange) error
 	// Resync makes the next Set re-read the kernel instead of trusting
 	// its record of what it programmed.
 	Resync()
@@ -28,8 +38,11 @@ type Dataplane interface {
 	// (an interface appeared, went or changed state): call Set again.
 	Changed() <-chan struct{}
 	// EndpointStatuses returns the state of every desired endpoint as of
-	// the last Set, sorted by key.
+	// the last Set or Update, sorted by key.
 	EndpointStatuses() []EndpointStatus
+	// StatusVersion changes whenever EndpointStatuses or Programmed
+	// would return something different.
+	StatusVersion() uint64
 	// Programmed is the number of endpoints whose interface exists and
 	// whose routes were programmed without error by the last Set.
 	Programmed() int
@@ -69,6 +82,7 @@ type Linux struct {
 	// Filled by the link watcher, drained by Set.
 	mu      sync.Mutex
 	pending []linkEvent
+	queued  int // events enqueued so far (tests wait on it)
 	changed chan struct{}
 
 	stop    chan struct{}
@@ -76,14 +90,29 @@ type Linux struct {
 	once    sync.Once
 
 	// Owned by the goroutine calling Set.
-	fullSync     bool
-	reloadNeeded bool // re-read routes and neighbours before applying
-	linksStale   bool
-	links        map[string]link // by name
-	rec          record
-	epErrs       map[string]error
-	statuses     []EndpointStatus
-	programmed   int
+	fullSync bool            // re-read the kernel, then walk everything
+	needFull bool            // walk every endpoint (the record is trusted)
+	links    map[string]link // by name
+	linkName map[int]string  // by index
+	rec      record
+	epErrs   map[string]error
+
+	// The desired state: set by Set, changed by Update.
+	cfg     *config.Config
+	desired map[string]*calc.Endpoint
+	onIface map[string]map[string]bool // interface name -> endpoint keys
+	// applied is what each endpoint wanted at its last apply, so that an
+	// apply of one endpoint prunes only what it no longer wants;
+	// dstOwner and ifaceOwner say which endpoint claimed what.
+	applied    map[string]appliedEndpoint
+	dstOwner   map[netip.Prefix]string
+	ifaceOwner map[string]string
+
+	// statuses are sorted by key; statusOf holds whether each endpoint
+	// counts as programmed.
+	statuses      []EndpointStatus
+	programmedSet map[string]bool
+	statusVersion uint64
 }
 
 // Config configures New.
@@ -113,14 +142,21 @@ func newLinux(k kernel, log *slog.Logger, m *Metrics) *Linux {
 		log = slog.New(slog.DiscardHandler)
 	}
 	d := &Linux{
-		k:        k,
-		log:      log,
-		metrics:  m,
-		changed:  make(chan struct{}, 1),
-		stop:     make(chan struct{}),
-		fullSync: true,
-		rec:      newRecord(),
-		epErrs:   map[string]error{},
+		k:             k,
+		log:           log,
+		metrics:       m,
+		changed:       make(chan struct{}, 1),
+		stop:          make(chan struct{}),
+		fullSync:      true,
+		needFull:      true,
+		rec:           newRecord(),
+		epErrs:        map[string]error{},
+		desired:       map[string]*calc.Endpoint{},
+		onIface:       map[string]map[string]bool{},
+		applied:       map[string]appliedEndpoint{},
+		dstOwner:      map[netip.Prefix]string{},
+		ifaceOwner:    map[string]string{},
+		programmedSet: map[string]bool{},
 	}
 	// Subscribe before anything is listed, so that no change made after
 	// the first Set's listing can be missed.
@@ -143,8 +179,11 @@ func (d *Linux) EndpointStatuses() []EndpointStatus {
 	return append([]EndpointStatus(nil), d.statuses...)
 }
 
+// StatusVersion implements Dataplane.
+func (d *Linux) StatusVersion() uint64 { return d.statusVersion }
+
 // Programmed implements Dataplane.
-func (d *Linux) Programmed() int { return d.programmed }
+func (d *Linux) Programmed() int { return len(d.programmedSet) }
 
 // Close implements Dataplane.
 func (d *Linux) Close() error {
@@ -167,6 +206,7 @@ func (d *Linux) signal() {
 func (d *Linux) enqueue(ev linkEvent) {
 	d.mu.Lock()
 	d.pending = append(d.pending, ev)
+	d.queued++
 	d.mu.Unlock()
 	d.signal()
 }

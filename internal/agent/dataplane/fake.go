@@ -27,6 +27,7 @@ type FakeKernel struct {
 	routes  map[netip.Prefix]route
 	neighs  map[neighKey]neigh
 	subs    []chan linkEvent
+	emitted int
 	writes  map[string]int
 	fail    map[string]error
 }
@@ -83,7 +84,7 @@ func (k *FakeKernel) AddLink(name string, up bool) {
 	for _, s := range fakeIfaceSysctls {
 		k.sysctls[fmt.Sprintf(s.path, name)] = s.value
 	}
-	k.emit(linkEvent{Index: l.Index, Name: name, AdminUp: up})
+	k.emit(linkEvent{Index: l.Index, Name: name, AdminUp: up, OperUp: up})
 }
 
 // DelLink deletes an interface with its routes, neighbours and sysctls.
@@ -117,7 +118,7 @@ func (k *FakeKernel) SetCarrier(name string, carrier bool) {
 	l := k.mustLink(name)
 	l.noCarrier = !carrier
 	l.OperUp = l.AdminUp && carrier
-	k.emit(linkEvent{Index: l.Index, Name: name, AdminUp: l.AdminUp})
+	k.emit(linkEvent{Index: l.Index, Name: name, AdminUp: l.AdminUp, OperUp: l.OperUp})
 }
 
 // AddRoute adds a route by hand (as `ip route add DST dev DEV proto P`).
@@ -282,6 +283,9 @@ func (k *FakeKernel) flush(index int) {
 // emit delivers an event to every subscription; a full one is broken,
 // as an overrun netlink socket is.
 func (k *FakeKernel) emit(ev linkEvent) {
+	if len(k.subs) > 0 {
+		k.emitted++ // events someone could see
+	}
 	live := k.subs[:0]
 	for _, ch := range k.subs {
 		select {
@@ -328,7 +332,7 @@ func (k *FakeKernel) setLinkUp(l link) error {
 	}
 	if !fl.AdminUp {
 		fl.AdminUp, fl.OperUp = true, !fl.noCarrier
-		k.emit(linkEvent{Index: fl.Index, Name: fl.Name, AdminUp: true})
+		k.emit(linkEvent{Index: fl.Index, Name: fl.Name, AdminUp: true, OperUp: fl.OperUp})
 	}
 	k.wrote("setLinkUp")
 	return nil
@@ -345,6 +349,14 @@ func (k *FakeKernel) readSysctl(path string) (string, error) {
 		return "", fs.ErrNotExist
 	}
 	return v, nil
+}
+
+func (k *FakeKernel) readSysctls(paths []string) ([]string, []error) {
+	vals, errs := make([]string, len(paths)), make([]error, len(paths))
+	for i, p := range paths {
+		vals[i], errs[i] = k.readSysctl(p)
+	}
+	return vals, errs
 }
 
 func (k *FakeKernel) writeSysctl(path, value string) error {

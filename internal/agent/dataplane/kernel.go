@@ -17,6 +17,9 @@ type kernel interface {
 	listLinks() ([]link, error)
 	setLinkUp(l link) error
 	readSysctl(path string) (string, error)
+	// readSysctls reads many at once (one trip to the namespace's
+	// thread): vals[i] and errs[i] are paths[i]'s.
+	readSysctls(paths []string) (vals []string, errs []error)
 	writeSysctl(path, value string) error
 	// listRoutes returns the main table's routes of one protocol.
 	listRoutes(proto int) ([]route, error)
@@ -50,6 +53,7 @@ type linkEvent struct {
 	Name    string
 	Deleted bool
 	AdminUp bool
+	OperUp  bool
 	Lost    bool
 }
 

@@ -132,6 +132,24 @@ func (k *netlinkKernel) readSysctl(path string) (string, error) {
 	return v, err
 }
 
+func (k *netlinkKernel) readSysctls(paths []string) ([]string, []error) {
+	vals, errs := make([]string, len(paths)), make([]error, len(paths))
+	read := func() error {
+		for i, p := range paths {
+			vals[i], errs[i] = readSysctlFile(p)
+		}
+		return nil
+	}
+	if k.sys == nil {
+		read()
+	} else if err := k.sys.Do(read); err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
+	}
+	return vals, errs
+}
+
 func (k *netlinkKernel) writeSysctl(path, value string) error {
 	if k.sys == nil {
 		return writeSysctlFile(path, value)
@@ -282,6 +300,7 @@ func (k *netlinkKernel) subscribeLinks(done <-chan struct{}) (<-chan linkEvent, 
 					Name:    u.Attrs().Name,
 					Deleted: u.Header.Type == unix.RTM_DELLINK,
 					AdminUp: u.Flags&unix.IFF_UP != 0,
+					OperUp:  u.Attrs().OperState == netlink.OperUp || u.Attrs().OperState == netlink.OperUnknown,
 				}
 				select {
 				case out <- ev:

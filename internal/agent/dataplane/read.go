@@ -3,7 +3,6 @@ package dataplane
 import (
 	"fmt"
 
-	"github.com/gocalico/calico/internal/agent/calc"
 	"github.com/gocalico/calico/internal/agent/config"
 )
 
@@ -15,10 +14,12 @@ func (d *Linux) refreshLinks() error {
 		return fmt.Errorf("list links: %w", err)
 	}
 	d.links = make(map[string]link, len(ls))
+	d.linkName = make(map[int]string, len(ls))
 	exists := make(map[int]bool, len(ls))
 	up := make(map[int]bool, len(ls))
 	for _, l := range ls {
 		d.links[l.Name] = l
+		d.linkName[l.Index] = l.Name
 		exists[l.Index] = true
 		up[l.Index] = l.AdminUp
 	}
@@ -33,7 +34,6 @@ func (d *Linux) refreshLinks() error {
 			d.rec.dropFlushed(idx)
 		}
 	}
-	d.linksStale = false
 	return nil
 }
 
@@ -50,8 +50,8 @@ func (d *Linux) managedIndexes(cfg *config.Config) map[int]bool {
 
 // readKernel rebuilds the record from the kernel: the agent's routes and
 // permanent neighbour entries on managed interfaces, and the current
-// values of the sysctls it wants.
-func (d *Linux) readKernel(cfg *config.Config, hs *calc.HostState) error {
+// values of the sysctls it wants (read in one batch).
+func (d *Linux) readKernel(cfg *config.Config) error {
 	managed := d.managedIndexes(cfg)
 	rec := newRecord()
 	rec.proto = d.rec.proto
@@ -63,22 +63,27 @@ func (d *Linux) readKernel(cfg *config.Config, hs *calc.HostState) error {
 	if rec.neighs, err = d.ownNeighs(managed); err != nil {
 		return err
 	}
-	read := func(k sysctlKey) {
-		if v, err := d.k.readSysctl(k.Path); err == nil {
-			rec.sysctls[k] = v
-		}
-	}
+	var keys []sysctlKey
 	for _, s := range hostSysctls(cfg) {
-		read(sysctlKey{0, s.path})
+		keys = append(keys, sysctlKey{0, s.path})
 	}
-	for i := range hs.Endpoints {
-		e := &hs.Endpoints[i]
+	for _, e := range d.desired {
 		l, ok := d.links[e.InterfaceName]
 		if !e.Program || !ok || !managed[l.Index] {
 			continue
 		}
 		for _, s := range interfaceSysctls(cfg, e.InterfaceName) {
-			read(sysctlKey{l.Index, s.path})
+			keys = append(keys, sysctlKey{l.Index, s.path})
+		}
+	}
+	paths := make([]string, len(keys))
+	for i, k := range keys {
+		paths[i] = k.Path
+	}
+	vals, errs := d.k.readSysctls(paths)
+	for i, k := range keys {
+		if errs[i] == nil {
+			rec.sysctls[k] = vals[i]
 		}
 	}
 	d.rec = rec
@@ -120,22 +125,6 @@ func (d *Linux) ownNeighs(managed map[int]bool) (map[neighKey]neigh, error) {
 		}
 	}
 	return out, nil
-}
-
-// reloadRoutesAndNeighs replaces the record's routes and neighbours with
-// the kernel's.
-func (d *Linux) reloadRoutesAndNeighs(cfg *config.Config) error {
-	managed := d.managedIndexes(cfg)
-	routes, err := d.ownRoutes(cfg, managed)
-	if err != nil {
-		return err
-	}
-	neighs, err := d.ownNeighs(managed)
-	if err != nil {
-		return err
-	}
-	d.rec.routes, d.rec.neighs = routes, neighs
-	return nil
 }
 
 // reloadRoutes replaces the record's routes with the kernel's.

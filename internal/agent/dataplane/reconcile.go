@@ -5,123 +5,254 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
+	"maps"
 	"slices"
 
 	"github.com/gocalico/calico/internal/agent/calc"
 	"github.com/gocalico/calico/internal/agent/config"
 )
 
-// Set implements Dataplane: it applies additions before deletions, carries
-// on past failures and joins their errors. After a failure the next Set
+// Set implements Dataplane: it replaces the desired state and walks
+// every endpoint, applying additions before deletions; it carries on
+// past failures and joins their errors. After a failure the next apply
 // re-reads the kernel first.
 func (d *Linux) Set(ctx context.Context, hs *calc.HostState) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	cfg := &hs.Config
-	for _, ev := range d.takeEvents() {
-		d.linksStale = true
-		switch {
-		case ev.Lost:
+	cfg := hs.Config
+	d.cfg = &cfg
+	clear(d.desired)
+	clear(d.onIface)
+	for i := range hs.Endpoints {
+		e := hs.Endpoints[i]
+		d.setDesired(e.Key, &e)
+	}
+	d.needFull = true
+	return d.sync(ctx, nil)
+}
+
+// Update implements Dataplane.
+func (d *Linux) Update(ctx context.Context, changes []calc.EndpointChange) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d.cfg == nil {
+		return errors.New("dataplane update before the first Set")
+	}
+	keys := make(map[string]bool, len(changes))
+	for _, ch := range changes {
+		d.setDesired(ch.Key, ch.Endpoint)
+		keys[ch.Key] = true
+	}
+	return d.sync(ctx, keys)
+}
+
+// setDesired replaces (e nil: removes) one endpoint's desired state.
+func (d *Linux) setDesired(key string, e *calc.Endpoint) {
+	if old, ok := d.desired[key]; ok {
+		if m := d.onIface[old.InterfaceName]; m != nil {
+			delete(m, key)
+			if len(m) == 0 {
+				delete(d.onIface, old.InterfaceName)
+			}
+		}
+		delete(d.desired, key)
+	}
+	if e == nil {
+		return
+	}
+	d.desired[key] = e
+	if d.onIface[e.InterfaceName] == nil {
+		d.onIface[e.InterfaceName] = map[string]bool{}
+	}
+	d.onIface[e.InterfaceName][key] = true
+}
+
+// sync follows the link events, then applies either everything or the
+// endpoints in keys and those on interfaces the events touched.
+func (d *Linux) sync(ctx context.Context, keys map[string]bool) error {
+	cfg := d.cfg
+	if keys == nil {
+		keys = map[string]bool{}
+	}
+	evs := d.takeEvents()
+	for _, ev := range evs {
+		if ev.Lost {
 			d.fullSync = true
-		case ev.Deleted || !ev.AdminUp:
-			// The kernel flushed the interface's routes and
-			// neighbours. The interface may be back already (or the
-			// event is older than the record): re-read them.
-			d.reloadNeeded = true
 		}
 	}
-	if d.fullSync || d.linksStale || d.links == nil {
+	if d.fullSync || d.links == nil {
+		// A listing supersedes the events taken before it.
 		if err := d.refreshLinks(); err != nil {
 			d.fullSync = true
 			return err
 		}
+	} else {
+		for _, ev := range evs {
+			d.linkEvent(ev, func(name string) {
+				for k := range d.onIface[name] {
+					keys[k] = true
+				}
+			})
+		}
 	}
-	switch {
-	case d.fullSync:
-		if err := d.readKernel(cfg, hs); err != nil {
+	if d.fullSync {
+		if err := d.readKernel(cfg); err != nil {
 			return err
 		}
-		d.fullSync, d.reloadNeeded = false, false
+		d.fullSync, d.needFull = false, true
 		d.metrics.incResync()
-	case d.reloadNeeded:
-		if err := d.reloadRoutesAndNeighs(cfg); err != nil {
-			d.fullSync = true
-			return err
-		}
-		d.reloadNeeded = false
 	}
 
 	a := applier{d: d, cfg: cfg}
-	a.apply(ctx, hs)
-	d.updateStatus(hs)
+	if d.needFull {
+		a.applyAll(ctx)
+	} else {
+		a.applySome(ctx, keys)
+	}
 	if len(a.errs) > 0 {
 		// Whatever failed may have left the kernel in a state the
 		// record does not describe: look again before retrying.
 		d.fullSync = true
+	} else {
+		d.needFull = false
 	}
 	return errors.Join(a.errs...)
 }
 
-// applier carries one Set's work.
+// appliedEndpoint is what one endpoint wanted at its last apply.
+type appliedEndpoint struct {
+	iface  string // "" when it claimed no interface
+	routes []routeKey
+	neighs []neighKey
+}
+
+// applier carries one apply's work.
 type applier struct {
 	d          *Linux
 	cfg        *config.Config
 	errs       []error
 	wantRoutes map[routeKey]bool
-	wantDsts   map[netip.Prefix]bool
 	wantNeighs map[neighKey]bool
-	// reloaded is set once the agent's routes were re-read in this Set.
+	// reloaded is set once the agent's routes were re-read in this apply.
 	reloaded bool
 }
 
-func (a *applier) apply(ctx context.Context, hs *calc.HostState) {
+// applyAll walks every desired endpoint and prunes everything of the
+// agent's that none of them wants.
+func (a *applier) applyAll(ctx context.Context) {
 	d := a.d
 	a.wantRoutes = map[routeKey]bool{}
-	a.wantDsts = map[netip.Prefix]bool{}
 	a.wantNeighs = map[neighKey]bool{}
 	clear(d.epErrs)
-	managed := d.managedIndexes(a.cfg)
+	clear(d.applied)
+	clear(d.dstOwner)
+	clear(d.ifaceOwner)
 
 	for _, s := range hostSysctls(a.cfg) {
 		if err := a.sysctl(sysctlKey{0, s.path}, s.value); err != nil {
 			a.errs = append(a.errs, err)
 		}
 	}
-	ifaceOwner := map[string]string{}
-	for i := range hs.Endpoints {
+	keys := slices.Sorted(maps.Keys(d.desired))
+	for _, k := range keys {
 		if err := ctx.Err(); err != nil {
 			a.errs = append(a.errs, err)
 			return
 		}
-		e := &hs.Endpoints[i]
-		l, ok := d.links[e.InterfaceName]
-		if !e.Program || !ok {
-			continue
-		}
-		if !managed[l.Index] {
-			// calc never does this; the interface is not ours.
-			d.epErrs[e.Key] = fmt.Errorf("interface %s does not match the interface prefixes; not programmed", e.InterfaceName)
-			continue
-		}
-		if other, dup := ifaceOwner[e.InterfaceName]; dup {
-			// calc never does this; refuse rather than mix endpoints.
-			d.epErrs[e.Key] = fmt.Errorf("interface %s is already used by endpoint %s", e.InterfaceName, other)
-			continue
-		}
-		ifaceOwner[e.InterfaceName] = e.Key
-		if err := a.endpoint(e, l); err != nil {
-			d.epErrs[e.Key] = err
-			a.errs = append(a.errs, fmt.Errorf("endpoint %s: %w", e.Key, err))
-		}
+		a.apply(k, d.desired[k])
 	}
 	a.prune()
 	d.rec.proto = a.cfg.RouteProtocol
+	d.resetStatuses(keys)
+}
+
+// applySome applies the endpoints in keys (present or gone) and prunes
+// what they wanted before and no longer want.
+func (a *applier) applySome(ctx context.Context, keys map[string]bool) {
+	d := a.d
+	a.wantRoutes = map[routeKey]bool{}
+	a.wantNeighs = map[neighKey]bool{}
+	sorted := slices.Sorted(maps.Keys(keys))
+	// Release the old claims first, so that an address or interface
+	// passed between two of these endpoints is not refused.
+	old := make([]appliedEndpoint, len(sorted))
+	for i, k := range sorted {
+		old[i] = d.applied[k]
+		d.release(k, old[i])
+		delete(d.applied, k)
+		delete(d.epErrs, k)
+	}
+	for _, k := range sorted {
+		if err := ctx.Err(); err != nil {
+			a.errs = append(a.errs, err)
+			return
+		}
+		if e, ok := d.desired[k]; ok {
+			a.apply(k, e)
+		}
+	}
+	var routes []route
+	var neighs []neigh
+	for _, o := range old {
+		for _, rk := range o.routes {
+			if r, ok := d.rec.routes[rk]; ok && !a.wantRoutes[rk] {
+				routes = append(routes, r)
+			}
+		}
+		for _, nk := range o.neighs {
+			if n, ok := d.rec.neighs[nk]; ok && !a.wantNeighs[nk] {
+				neighs = append(neighs, n)
+			}
+		}
+	}
+	a.delete(routes, neighs)
+	d.updateStatuses(sorted)
+}
+
+// release drops the claims an endpoint made at its last apply.
+func (d *Linux) release(key string, o appliedEndpoint) {
+	if o.iface != "" && d.ifaceOwner[o.iface] == key {
+		delete(d.ifaceOwner, o.iface)
+	}
+	for _, rk := range o.routes {
+		if d.dstOwner[rk.Dst] == key {
+			delete(d.dstOwner, rk.Dst)
+		}
+	}
+}
+
+// apply programs one desired endpoint if its interface exists, and
+// records what it wanted.
+func (a *applier) apply(key string, e *calc.Endpoint) {
+	d := a.d
+	l, ok := d.links[e.InterfaceName]
+	if !e.Program || !ok {
+		return
+	}
+	if !a.cfg.MatchesInterface(e.InterfaceName) {
+		// calc never does this; the interface is not ours.
+		d.epErrs[key] = fmt.Errorf("interface %s does not match the interface prefixes; not programmed", e.InterfaceName)
+		return
+	}
+	if other, dup := d.ifaceOwner[e.InterfaceName]; dup && other != key {
+		// calc never does this; refuse rather than mix endpoints.
+		d.epErrs[key] = fmt.Errorf("interface %s is already used by endpoint %s", e.InterfaceName, other)
+		return
+	}
+	d.ifaceOwner[e.InterfaceName] = key
+	ae := appliedEndpoint{iface: e.InterfaceName}
+	err := a.endpoint(key, e, l, &ae)
+	d.applied[key] = ae
+	if err != nil {
+		d.epErrs[key] = err
+		a.errs = append(a.errs, fmt.Errorf("endpoint %s: %w", key, err))
+	}
 }
 
 // endpoint programs one endpoint whose interface exists.
-func (a *applier) endpoint(e *calc.Endpoint, l link) error {
+func (a *applier) endpoint(key string, e *calc.Endpoint, l link, ae *appliedEndpoint) error {
 	d := a.d
 	if !l.AdminUp {
 		d.metrics.op("link_up")
@@ -146,13 +277,14 @@ func (a *applier) endpoint(e *calc.Endpoint, l link) error {
 			scope = scopeUniverse
 		}
 		r := route{Dst: dst, Index: l.Index, Proto: a.cfg.RouteProtocol, Scope: scope}
-		if a.wantDsts[dst] {
+		if other, ok := d.dstOwner[dst]; ok && other != key {
 			// calc never does this; refuse to steal the route.
-			errs = append(errs, fmt.Errorf("route %s: already wanted for another endpoint", dst))
+			errs = append(errs, fmt.Errorf("route %s: already wanted for endpoint %s", dst, other))
 			continue
 		}
-		a.wantDsts[dst] = true
+		d.dstOwner[dst] = key
 		a.wantRoutes[r.key()] = true
+		ae.routes = append(ae.routes, r.key())
 		if err := a.route(r, l.Name); err != nil {
 			errs = append(errs, err)
 		}
@@ -161,6 +293,7 @@ func (a *applier) endpoint(e *calc.Endpoint, l link) error {
 		}
 		n := neigh{IP: dst.Addr(), Index: l.Index, MAC: e.MAC, Permanent: true}
 		a.wantNeighs[n.key()] = true
+		ae.neighs = append(ae.neighs, n.key())
 		if err := a.neigh(n, l.Name); err != nil {
 			errs = append(errs, err)
 		}
@@ -237,8 +370,7 @@ func (a *applier) neigh(n neigh, ifName string) error {
 	return nil
 }
 
-// prune deletes what the record holds but nobody wants, in a stable
-// order.
+// prune deletes what the record holds but nobody wants.
 func (a *applier) prune() {
 	d := a.d
 	var routes []route
@@ -247,6 +379,18 @@ func (a *applier) prune() {
 			routes = append(routes, r)
 		}
 	}
+	var neighs []neigh
+	for k, n := range d.rec.neighs {
+		if !a.wantNeighs[k] {
+			neighs = append(neighs, n)
+		}
+	}
+	a.delete(routes, neighs)
+}
+
+// delete deletes routes and neighbours of the record, in a stable order.
+func (a *applier) delete(routes []route, neighs []neigh) {
+	d := a.d
 	slices.SortFunc(routes, func(x, y route) int {
 		return cmp.Or(x.Dst.Addr().Compare(y.Dst.Addr()), cmp.Compare(x.Index, y.Index))
 	})
@@ -259,12 +403,6 @@ func (a *applier) prune() {
 		}
 		delete(d.rec.routes, r.key())
 		d.log.Info("route removed", "dst", r.Dst, "ifindex", r.Index)
-	}
-	var neighs []neigh
-	for k, n := range d.rec.neighs {
-		if !a.wantNeighs[k] {
-			neighs = append(neighs, n)
-		}
 	}
 	slices.SortFunc(neighs, func(x, y neigh) int {
 		return cmp.Or(x.IP.Compare(y.IP), cmp.Compare(x.Index, y.Index))

@@ -75,6 +75,94 @@ func (p *prefixSyncer) applyList(ctx context.Context, kvs []*datastore.KV, rev i
 	return p.send(ctx, message{kind: msgListed})
 }
 
+// pagedLister is a Backend that can hand a list over page by page
+// (datastore's etcd backend does).
+type pagedLister interface {
+	ListPages(ctx context.Context, prefix string, pageSize int64, fn func(kvs []*datastore.KV, rev int64) error) (int64, error)
+}
+
+// errListAborted ends a paged list whose updates could not be delivered
+// because ctx ended.
+var errListAborted = errors.New("list aborted")
+
+// listPaged is list + applyList a page at a time, so that neither the
+// whole list nor all its decoded values are held at once: new and
+// changed keys are delivered page by page in key order, then deletes for
+// cached keys the list did not contain (sorted by key). A list that
+// fails part way has delivered a consistent part of one revision; the
+// next list delivers the differences from it. It reports false if ctx
+// ended, and the list's error.
+func (p *prefixSyncer) listPaged(ctx context.Context, pl pagedLister) (bool, error) {
+	var seen map[string]bool
+	if len(p.cache) > 0 {
+		seen = make(map[string]bool, len(p.cache))
+	}
+	pending := make([]*datastore.KV, 0, decodeWindow)
+	results := make([]decoded, decodeWindow)
+	deliver := func() bool {
+		p.decodeAll(pending, results[:len(pending)])
+		for i, kv := range pending {
+			if !p.putDecoded(ctx, kv, results[i].v, results[i].err) {
+				return false
+			}
+			results[i] = decoded{}
+			pending[i] = nil
+		}
+		pending = pending[:0]
+		return true
+	}
+	keys := 0
+	rev, err := pl.ListPages(ctx, p.prefix, p.s.cfg.ListPageSize, func(kvs []*datastore.KV, _ int64) error {
+		keys += len(kvs)
+		for i, kv := range kvs {
+			kvs[i] = nil // each value can go once delivered
+			if seen != nil {
+				seen[kv.Key] = true
+			}
+			if old, ok := p.cache[kv.Key]; ok && abs(old) == kv.ModRevision {
+				continue
+			}
+			pending = append(pending, kv)
+			if len(pending) == cap(pending) && !deliver() {
+				return errListAborted
+			}
+		}
+		// Deliver what the page holds before the next is read.
+		if !deliver() || !p.flush(ctx) {
+			return errListAborted
+		}
+		return nil
+	})
+	if errors.Is(err, errListAborted) || ctx.Err() != nil {
+		return false, nil
+	}
+	if err != nil {
+		return true, err
+	}
+	p.log.Info("listed prefix", "keys", keys, "revision", rev)
+	var gone []string
+	if seen != nil {
+		for key := range p.cache {
+			if !seen[key] {
+				gone = append(gone, key)
+			}
+		}
+	}
+	slices.Sort(gone)
+	for _, key := range gone {
+		valid := p.cache[key] > 0
+		delete(p.cache, key)
+		if valid && !p.emit(ctx, Update{Type: UpdateDeleted, Key: key, Revision: rev}) {
+			return false, nil
+		}
+	}
+	p.rev = rev
+	if !p.flush(ctx) {
+		return false, nil
+	}
+	return p.send(ctx, message{kind: msgListed}), nil
+}
+
 // applyEvents delivers one watch response's events. Events the cache
 // already reflects are skipped, so an overlapping re-watch cannot produce
 // duplicates. It reports false if ctx ended.

@@ -74,6 +74,21 @@ func (p *prefixSyncer) list(ctx context.Context, reason string) bool {
 	p.s.cfg.Metrics.incResync(reason)
 	p.log.Info("listing prefix", "reason", reason, "cachedKeys", len(p.cache))
 	for {
+		if pl, ok := p.s.cfg.Backend.(pagedLister); ok {
+			ok, err := p.listPaged(ctx, pl)
+			if err == nil {
+				return ok
+			}
+			if ctx.Err() != nil {
+				return false
+			}
+			d := p.bo.next()
+			p.log.Warn("list failed, retrying", "error", err, "retryIn", d)
+			if !sleep(ctx, d) {
+				return false
+			}
+			continue
+		}
 		kvs, rev, err := p.s.cfg.Backend.List(ctx, p.prefix)
 		if err == nil {
 			// The backoff is reset by watch progress, not here, so that

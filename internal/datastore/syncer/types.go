@@ -112,6 +112,12 @@ type Config struct {
 	// BatchSize caps the number of updates per OnUpdates call; 0 means
 	// DefaultBatchSize.
 	BatchSize int
+	// ListPageSize is how many keys each page of a list reads, when the
+	// backend lists page by page (etcd): each page is decoded and
+	// delivered before the next is read. Smaller pages hold less in
+	// memory at once but cost more requests; 0 means the backend's
+	// default.
+	ListPageSize int64
 	// DecodeWorkers is how many goroutines decode a listed snapshot; 0
 	// means one per CPU (GOMAXPROCS), 1 decodes on the prefix's goroutine.
 	DecodeWorkers int

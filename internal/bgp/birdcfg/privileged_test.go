@@ -1,0 +1,327 @@
+package birdcfg
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	v3 "github.com/gocalico/calico/api/v3"
+	"github.com/gocalico/calico/internal/datastore/syncer"
+)
+
+// These tests run real BIRD with rendered configs between network
+// namespaces of their own (a fabric namespace with a bridge and one
+// namespace per node); nothing is done in the root namespace. They prove
+// the filters with real routes: the agent's workload routes (proto 80 on a
+// cali interface) are announced, nothing else is, nothing learned from a
+// peer is passed on except by a route reflector, and BIRD's routes stay in
+// the kernel when BIRD stops.
+
+// labNode is one node of a privileged test lab.
+type labNode struct {
+	name, ns, addr string
+	dir            string
+	cmd            *exec.Cmd
+}
+
+type lab struct {
+	t      *testing.T
+	prefix string
+	fabric string
+	nodes  map[string]*labNode
+}
+
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create network namespaces and run BIRD")
+	}
+	requireBIRD(t)
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("needs iproute2 (ip)")
+	}
+}
+
+func run(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// newLab makes a fabric namespace with a bridge and one namespace per
+// node, each joined to the bridge by a veth "eth0" with the given
+// address in 10.99.0.0/24, plus a workload interface pair cali0/wl0.
+func newLab(t *testing.T, tag string, addrs map[string]string) *lab {
+	l := &lab{t: t, prefix: fmt.Sprintf("bgprt-%d-%s", os.Getpid(), tag), nodes: map[string]*labNode{}}
+	l.fabric = l.prefix + "-f"
+	run(t, "ip", "netns", "add", l.fabric)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", l.fabric).Run() })
+	run(t, "ip", "-n", l.fabric, "link", "add", "br0", "type", "bridge")
+	run(t, "ip", "-n", l.fabric, "link", "set", "br0", "up")
+	i := 0
+	for _, name := range sortedKeys(addrs) {
+		n := &labNode{name: name, ns: fmt.Sprintf("%s-%d", l.prefix, i), addr: addrs[name], dir: t.TempDir()}
+		port := fmt.Sprintf("p%d", i)
+		i++
+		run(t, "ip", "netns", "add", n.ns)
+		ns := n.ns
+		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+		run(t, "ip", "-n", n.ns, "link", "set", "lo", "up")
+		run(t, "ip", "-n", n.ns, "link", "add", "eth0", "type", "veth", "peer", "name", port, "netns", l.fabric)
+		run(t, "ip", "-n", l.fabric, "link", "set", port, "master", "br0", "up")
+		run(t, "ip", "-n", n.ns, "addr", "add", n.addr+"/24", "dev", "eth0")
+		run(t, "ip", "-n", n.ns, "link", "set", "eth0", "up")
+		run(t, "ip", "-n", n.ns, "link", "add", "cali0", "type", "veth", "peer", "name", "wl0")
+		run(t, "ip", "-n", n.ns, "link", "set", "wl0", "up")
+		run(t, "ip", "-n", n.ns, "link", "set", "cali0", "up")
+		l.nodes[name] = n
+	}
+	return l
+}
+
+func sortedKeys(m map[string]string) []string { return slices.Sorted(maps.Keys(m)) }
+
+// route adds a route in a node's namespace, e.g. "10.65.1.1/32 dev cali0 proto 80".
+func (l *lab) route(node, spec string) {
+	run(l.t, append([]string{"ip", "-n", l.nodes[node].ns, "route", "add"}, strings.Fields(spec)...)...)
+}
+
+// start renders the config of every node from resources and starts BIRD.
+func (l *lab) start(resources string) {
+	t := l.t
+	v := NewView()
+	var us []syncer.Update
+	docs, err := v3.SplitDocuments([]byte(resources))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range docs {
+		r, err := v3.Decode(d.Raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		us = append(us, put(t, r))
+	}
+	v.OnUpdates(us)
+	for _, name := range sortedKeys(map[string]string{"a": "", "b": "", "c": ""}) {
+		n := l.nodes["node-"+name]
+		if n == nil {
+			continue
+		}
+		res := Render(v.Input(n.name), Options{})
+		for _, p := range res.Problems {
+			t.Logf("%s: problem: %s", n.name, p)
+		}
+		conf := filepath.Join(n.dir, "bird.conf")
+		if err := os.WriteFile(conf, []byte(res.Config), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		n.cmd = exec.CommandContext(ctx, "ip", "netns", "exec", n.ns, birdPath, "-f", "-c", conf,
+			"-s", filepath.Join(n.dir, "bird.ctl"), "-P", filepath.Join(n.dir, "bird.pid"))
+		logf, err := os.Create(filepath.Join(n.dir, "bird.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.cmd.Stdout, n.cmd.Stderr = logf, logf
+		if err := n.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmd, dir := n.cmd, n.dir
+		t.Cleanup(func() {
+			cancel()
+			cmd.Wait()
+			logf.Close()
+			if t.Failed() {
+				b, _ := os.ReadFile(filepath.Join(dir, "bird.log"))
+				t.Logf("BIRD log of %s:\n%s", filepath.Base(dir), b)
+			}
+		})
+	}
+}
+
+// routes returns a node's IPv4 main table as "ip route" prints it.
+func (l *lab) routes(node string) string {
+	return run(l.t, "ip", "-n", l.nodes[node].ns, "-4", "route", "show")
+}
+
+func (l *lab) birdc(node string, args ...string) string {
+	n := l.nodes[node]
+	out, _ := exec.Command("ip", append([]string{"netns", "exec", n.ns, "birdc", "-s", filepath.Join(n.dir, "bird.ctl")}, args...)...).CombinedOutput()
+	return string(out)
+}
+
+// waitRoute waits until node's table has a line starting with dst and
+// holding every one of want.
+func (l *lab) waitRoute(node, dst string, want ...string) {
+	l.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if line := routeLine(l.routes(node), dst); line != "" && containsAll(line, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			l.t.Fatalf("%s: no route %s with %q after 30 s; routes:\n%s\nBIRD:\n%s", node, dst, want, l.routes(node), l.birdc(node, "show", "protocols", "all"))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func routeLine(table, dst string) string {
+	for _, l := range strings.Split(table, "\n") {
+		if strings.HasPrefix(l, dst+" ") || l == dst {
+			return l
+		}
+	}
+	return ""
+}
+
+func containsAll(s string, subs []string) bool {
+	for _, x := range subs {
+		if !strings.Contains(s, x) {
+			return false
+		}
+	}
+	return true
+}
+
+func (l *lab) noRoute(node string, dsts ...string) {
+	l.t.Helper()
+	table := l.routes(node)
+	for _, d := range dsts {
+		if line := routeLine(table, d); strings.Contains(line, "proto bird") {
+			l.t.Errorf("%s: unexpected route %q (must not be announced)", node, line)
+		}
+	}
+}
+
+const labPools = `
+---
+apiVersion: projectcalico.org/v3
+kind: IPPool
+metadata: {name: pool}
+spec: {cidr: 10.65.0.0/16}
+---
+apiVersion: projectcalico.org/v3
+kind: IPPool
+metadata: {name: private}
+spec: {cidr: 10.66.0.0/16, disableBGPExport: true}
+`
+
+func labNodes(extra map[string]string) string {
+	var b strings.Builder
+	for i, name := range []string{"node-a", "node-b", "node-c"} {
+		fmt.Fprintf(&b, "---\napiVersion: projectcalico.org/v3\nkind: Node\nmetadata:\n  name: %s\n  labels: {name: %s}\nspec:\n  bgp: {ipv4Address: 10.99.0.%d/24%s}\n", name, name, i+1, extra[name])
+	}
+	return b.String()
+}
+
+var labAddrs = map[string]string{"node-a": "10.99.0.1", "node-b": "10.99.0.2", "node-c": "10.99.0.3"}
+
+// TestPrivilegedMesh: a three-node mesh. Only node-a's workload route in
+// an exported pool reaches the others; BIRD's routes survive BIRD.
+func TestPrivilegedMesh(t *testing.T) {
+	requireRoot(t)
+	l := newLab(t, "m", labAddrs)
+	l.route("node-a", "10.65.1.1/32 dev cali0 proto 80 scope link")
+	l.route("node-a", "10.66.1.1/32 dev cali0 proto 80 scope link")  // disableBGPExport pool
+	l.route("node-a", "10.200.0.1/32 dev cali0 proto 80 scope link") // outside every pool
+	l.route("node-a", "10.65.9.0/24 via 10.99.0.3 proto static")     // not the agent's
+	l.route("node-a", "10.65.8.0/24 dev eth0 proto 80")              // the agent's, but not via a workload interface
+	l.route("node-c", "10.65.3.1/32 dev cali0 proto 80 scope link")
+	l.start(labNodes(nil) + labPools)
+
+	l.waitRoute("node-b", "10.65.1.1", "via 10.99.0.1", "proto bird")
+	l.waitRoute("node-c", "10.65.1.1", "via 10.99.0.1", "proto bird")
+	l.waitRoute("node-b", "10.65.3.1", "via 10.99.0.3", "proto bird")
+	l.waitRoute("node-a", "10.65.3.1", "via 10.99.0.3", "proto bird")
+	l.noRoute("node-b", "10.66.1.1", "10.200.0.1", "10.65.9.0/24", "10.65.8.0/24", "10.99.0.0/24")
+	if line := routeLine(l.routes("node-a"), "10.65.1.1"); !strings.Contains(line, "dev cali0 proto 80") {
+		t.Errorf("node-a: own workload route changed: %q", line)
+	}
+	// How BIRD 2 holds a learned kernel route: source inherit and the
+	// kernel's protocol in krt_source (what the filters rely on).
+	show := l.birdc("node-a", "show", "route", "10.65.1.1/32", "all")
+	t.Logf("node-a: birdc show route 10.65.1.1/32 all:\n%s", show)
+	if !containsAll(show, []string{"kernel_v4", "inherit", "Kernel.source: 80"}) {
+		t.Errorf("node-a: kernel-learned route not shown as source inherit with Kernel.source 80:\n%s", show)
+	}
+
+	// BIRD stops: with persist, its routes stay in the kernel.
+	n := l.nodes["node-b"]
+	n.cmd.Process.Signal(os.Interrupt)
+	n.cmd.Wait()
+	time.Sleep(500 * time.Millisecond)
+	if line := routeLine(l.routes("node-b"), "10.65.1.1"); !strings.Contains(line, "proto bird") {
+		t.Errorf("node-b: route 10.65.1.1 gone after BIRD stopped (want persist); routes:\n%s", l.routes("node-b"))
+	}
+}
+
+// TestPrivilegedNoReexport: mesh off, eBGP (a node AS each); node-a peers
+// with node-b and node-c, which do not peer with each other. node-a must
+// learn both, and pass on neither.
+func TestPrivilegedNoReexport(t *testing.T) {
+	requireRoot(t)
+	l := newLab(t, "x", labAddrs)
+	l.route("node-b", "10.65.2.1/32 dev cali0 proto 80 scope link")
+	l.route("node-c", "10.65.3.1/32 dev cali0 proto 80 scope link")
+	res := labNodes(map[string]string{"node-a": ", asNumber: 65001", "node-b": ", asNumber: 65002", "node-c": ", asNumber: 65003"}) + labPools + `
+---
+apiVersion: projectcalico.org/v3
+kind: BGPConfiguration
+metadata: {name: default}
+spec: {nodeToNodeMeshEnabled: false}
+---
+apiVersion: projectcalico.org/v3
+kind: BGPPeer
+metadata: {name: a-to-b-and-c}
+spec:
+  node: node-a
+  peerSelector: name in {'node-b', 'node-c'}
+`
+	l.start(res)
+	l.waitRoute("node-a", "10.65.2.1", "via 10.99.0.2", "proto bird")
+	l.waitRoute("node-a", "10.65.3.1", "via 10.99.0.3", "proto bird")
+	time.Sleep(3 * time.Second) // give a wrong re-export time to show
+	l.noRoute("node-b", "10.65.3.1")
+	l.noRoute("node-c", "10.65.2.1")
+}
+
+// TestPrivilegedRouteReflector: mesh off, one AS; node-a is a route
+// reflector and node-b and node-c are its clients (one BGPPeer, reverse
+// sessions on the reflector). Each client learns the other's route
+// through the reflector, with the original next hop.
+func TestPrivilegedRouteReflector(t *testing.T) {
+	requireRoot(t)
+	l := newLab(t, "r", labAddrs)
+	l.route("node-b", "10.65.2.1/32 dev cali0 proto 80 scope link")
+	l.route("node-c", "10.65.3.1/32 dev cali0 proto 80 scope link")
+	res := labNodes(map[string]string{"node-a": ", routeReflectorClusterID: 224.0.0.1"}) + labPools + `
+---
+apiVersion: projectcalico.org/v3
+kind: BGPConfiguration
+metadata: {name: default}
+spec: {nodeToNodeMeshEnabled: false}
+---
+apiVersion: projectcalico.org/v3
+kind: BGPPeer
+metadata: {name: peer-with-rr}
+spec:
+  nodeSelector: all()
+  peerSelector: name == 'node-a'
+`
+	l.start(res)
+	l.waitRoute("node-b", "10.65.3.1", "via 10.99.0.3", "proto bird")
+	l.waitRoute("node-c", "10.65.2.1", "via 10.99.0.2", "proto bird")
+	l.waitRoute("node-a", "10.65.2.1", "via 10.99.0.2", "proto bird")
+}
