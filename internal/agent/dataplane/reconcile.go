@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"syscall"
 
 	"github.com/gocalico/calico/internal/agent/calc"
 	"github.com/gocalico/calico/internal/agent/config"
@@ -72,6 +73,10 @@ func (d *Linux) setDesired(key string, e *calc.Endpoint) {
 // sync follows the link events, then applies either everything or the
 // endpoints in keys and those on interfaces the events touched.
 func (d *Linux) sync(ctx context.Context, keys map[string]bool) error {
+	return d.syncOnce(ctx, keys, false)
+}
+
+func (d *Linux) syncOnce(ctx context.Context, keys map[string]bool, retried bool) error {
 	cfg := d.cfg
 	if keys == nil {
 		keys = map[string]bool{}
@@ -110,6 +115,14 @@ func (d *Linux) sync(ctx context.Context, keys map[string]bool) error {
 		a.applyAll(ctx)
 	} else {
 		a.applySome(ctx, keys)
+	}
+	if len(a.errs) > 0 && !retried && slices.ContainsFunc(a.errs, func(err error) bool { return errors.Is(err, syscall.ENODEV) }) {
+		// The link table named an interface index that is gone: link
+		// events describing it are still on their way. List the
+		// interfaces and the kernel's state again and apply once more
+		// now, rather than reporting an error for a stale view.
+		d.fullSync = true
+		return d.syncOnce(ctx, keys, true)
 	}
 	if len(a.errs) > 0 {
 		// Whatever failed may have left the kernel in a state the
