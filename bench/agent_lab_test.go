@@ -86,33 +86,32 @@ type agentLab struct {
 	routes *routeWatch
 }
 
-// newAgentLab brings the lab up and registers its teardown (which also
-// checks that no namespace of it is left and that the root namespace's
-// links, routes and rules are as they were).
-func newAgentLab(b *testing.B, local int) *agentLab {
+// upLab brings up a lab for a benchmark (named bench<pid>-<n>, the
+// project's binaries, IPv4 only and agentFelix unless cfg says otherwise)
+// and registers its teardown, which also checks that no namespace of it
+// is left and that the root namespace's links, routes and rules are as
+// they were. Cleanups registered after it run before the teardown.
+func upLab(b *testing.B, ctx context.Context, cfg lab.Config) *lab.Lab {
 	b.Helper()
 	bin := requireLab(b)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	b.Cleanup(cancel)
-
 	removeStaleLabs(b)
 	before, err := rootNetSnapshot()
 	if err != nil {
 		b.Fatal(err)
 	}
-	name := fmt.Sprintf("bench%d-%d", os.Getpid(), labSeq.Add(1))
+	cfg.Name = fmt.Sprintf("bench%d-%d", os.Getpid(), labSeq.Add(1))
+	cfg.Bin, cfg.NoIPv6 = bin, true
+	if cfg.FelixConfiguration == nil {
+		cfg.FelixConfiguration = agentFelix()
+	}
+	// For looking into a run (with CALICO_BENCH_LOGS); the numbers in
+	// RESULTS.md are taken at the default, info.
+	cfg.LogLevel = os.Getenv("CALICO_BENCH_LOG_LEVEL")
 	start := time.Now()
-	l, err := lab.Up(ctx, lab.Config{
-		Name: name, Hosts: 1, WorkloadsPerHost: local, Bin: bin, NoIPv6: true,
-		FelixConfiguration: agentFelix(),
-		// For looking into a run (with CALICO_BENCH_LOGS); the numbers
-		// in RESULTS.md are taken at the default, info.
-		LogLevel: os.Getenv("CALICO_BENCH_LOG_LEVEL"),
-	}, nil)
+	l, err := lab.Up(ctx, cfg, nil)
 	if err != nil {
 		b.Fatalf("lab up: %v", err)
 	}
-	a := &agentLab{Lab: l, b: b, ctx: ctx, host: lab.HostName(1)}
 	b.Cleanup(func() {
 		// Last-first: the lab's teardown runs before this check.
 		after, err := rootNetSnapshot()
@@ -123,12 +122,6 @@ func newAgentLab(b *testing.B, local int) *agentLab {
 		}
 	})
 	b.Cleanup(func() {
-		if a.routes != nil {
-			a.routes.close()
-		}
-		if a.ns != nil {
-			a.ns.stop()
-		}
 		keepLogs(b, l)
 		dctx, dcancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer dcancel()
@@ -137,13 +130,33 @@ func newAgentLab(b *testing.B, local int) *agentLab {
 		}
 		nss, _ := os.ReadDir("/run/netns")
 		for _, ns := range nss {
-			if strings.HasPrefix(ns.Name(), name+"-") {
+			if strings.HasPrefix(ns.Name(), cfg.Name+"-") {
 				b.Errorf("namespace %s left behind", ns.Name())
 			}
 		}
 	})
-	b.Logf("lab %s up with %d local workloads in %v", name, local, time.Since(start).Round(time.Millisecond))
+	b.Logf("lab %s up (%d host(s), %d workload(s) each) in %v", cfg.Name, cfg.Hosts, cfg.WorkloadsPerHost, time.Since(start).Round(time.Millisecond))
+	return l
+}
 
+// newAgentLab brings a one-host lab up with local workloads (see upLab).
+func newAgentLab(b *testing.B, local int) *agentLab {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	b.Cleanup(cancel)
+	l := upLab(b, ctx, lab.Config{Hosts: 1, WorkloadsPerHost: local})
+	a := &agentLab{Lab: l, b: b, ctx: ctx, host: lab.HostName(1)}
+	b.Cleanup(func() {
+		// Before the lab's teardown.
+		if a.routes != nil {
+			a.routes.close()
+		}
+		if a.ns != nil {
+			a.ns.stop()
+		}
+	})
+
+	var err error
 	if a.be, err = l.Backend(ctx); err != nil {
 		b.Fatal(err)
 	}
@@ -157,7 +170,7 @@ func newAgentLab(b *testing.B, local int) *agentLab {
 	if a.routes, err = watchRoutes(a.ns); err != nil {
 		b.Fatal(err)
 	}
-	start = time.Now()
+	start := time.Now()
 	load(b, a.be, remoteEndpoints)
 	b.Logf("loaded %d remote WorkloadEndpoints in %v", remoteEndpoints, time.Since(start).Round(time.Millisecond))
 	return a

@@ -2,10 +2,7 @@ package bench
 
 import (
 	"context"
-	"fmt"
 	"net/netip"
-	"os"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -47,41 +44,9 @@ type bgpLab struct {
 
 func newBGPLab(b *testing.B) *bgpLab {
 	b.Helper()
-	bin := requireLab(b)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	b.Cleanup(cancel)
-	removeStaleLabs(b)
-	before, err := rootNetSnapshot()
-	if err != nil {
-		b.Fatal(err)
-	}
-	name := fmt.Sprintf("bench%d-%d", os.Getpid(), labSeq.Add(1))
-	start := time.Now()
-	l, err := lab.Up(ctx, lab.Config{
-		Name: name, Hosts: bgpHosts, WorkloadsPerHost: 1, Bin: bin, NoIPv6: true,
-		FelixConfiguration: agentFelix(),
-		LogLevel:           os.Getenv("CALICO_BENCH_LOG_LEVEL"),
-	}, nil)
-	if err != nil {
-		b.Fatalf("lab up: %v", err)
-	}
-	b.Cleanup(func() {
-		after, err := rootNetSnapshot()
-		if err != nil {
-			b.Error(err)
-		} else if strings.Join(before, "\n") != strings.Join(after, "\n") {
-			b.Errorf("the root network namespace changed:\nbefore %q\nafter  %q", before, after)
-		}
-	})
-	b.Cleanup(func() {
-		keepLogs(b, l)
-		dctx, dcancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer dcancel()
-		if err := l.Down(dctx); err != nil {
-			b.Errorf("lab down: %v", err)
-		}
-	})
-	b.Logf("lab %s: %d hosts up in %v", name, bgpHosts, time.Since(start).Round(time.Millisecond))
+	l := upLab(b, ctx, lab.Config{Hosts: bgpHosts, WorkloadsPerHost: 1})
 	return &bgpLab{Lab: l, b: b, ctx: ctx}
 }
 

@@ -16,7 +16,6 @@ import (
 
 	"github.com/gocalico/calico/internal/agent/config"
 	"github.com/gocalico/calico/internal/bgp/birdcfg"
-	"github.com/gocalico/calico/internal/bgp/birdctl"
 	"github.com/gocalico/calico/internal/bgp/daemon"
 	"github.com/gocalico/calico/internal/datastore"
 	"github.com/gocalico/calico/internal/datastore/syncer"
@@ -119,11 +118,10 @@ func newBGP(node string, opts BGPOptions, reg prometheus.Registerer, agg *health
 		})),
 	}
 	d, err := daemon.New(daemon.Config{
-		Binary:  opts.Binary,
-		Dir:     opts.Dir,
-		Socket:  opts.Socket,
-		Control: birdControl{},
-		Log:     log,
+		Binary: opts.Binary,
+		Dir:    opts.Dir,
+		Socket: opts.Socket,
+		Log:    log,
 		OnStatus: func(st daemon.Status) {
 			b.report(st)
 		},
@@ -300,33 +298,4 @@ func (b *bgp) password(secret, key string) (string, error) {
 		return "", fmt.Errorf("secret %q key %q: %w", secret, key, err)
 	}
 	return strings.TrimRight(string(v), "\r\n"), nil
-}
-
-// birdControl is the daemon's Controller over birdctl.
-type birdControl struct{}
-
-func (birdControl) Configure(ctx context.Context, socket, path string) error {
-	c, err := birdctl.Dial(ctx, socket)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	if err := c.Configure(ctx, path); err != nil {
-		var refused *birdctl.ReplyError
-		if errors.As(err, &refused) {
-			return &daemon.Refused{Reason: err.Error()}
-		}
-		return err
-	}
-	return nil
-}
-
-func (birdControl) GracefulShutdown(ctx context.Context, socket string) error {
-	c, err := birdctl.Dial(ctx, socket)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	_, err = c.Command(ctx, "graceful restart")
-	return err
 }

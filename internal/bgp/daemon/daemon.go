@@ -73,7 +73,7 @@ type Config struct {
 	Dir string
 	// Socket is the control socket (default Dir/bird.ctl).
 	Socket string
-	// Control talks to the control socket.
+	// Control talks to the control socket (default SocketControl).
 	Control Controller
 	// Log may be nil.
 	Log *slog.Logger
@@ -124,7 +124,7 @@ type Daemon struct {
 // New returns a Daemon for cfg. Nothing starts until Run.
 func New(cfg Config) (*Daemon, error) {
 	if cfg.Control == nil {
-		return nil, errors.New("daemon: no control-socket client")
+		cfg.Control = SocketControl{}
 	}
 	if cfg.Dir == "" {
 		cfg.Dir = DefaultDir

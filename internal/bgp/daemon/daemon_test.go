@@ -15,35 +15,6 @@ import (
 	"github.com/gocalico/calico/internal/bgp/birdctl"
 )
 
-// ctl is the Controller over birdctl (calico-node has the same).
-type ctl struct{}
-
-func (ctl) Configure(ctx context.Context, socket, path string) error {
-	c, err := birdctl.Dial(ctx, socket)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	if err := c.Configure(ctx, path); err != nil {
-		var re *birdctl.ReplyError
-		if errors.As(err, &re) {
-			return &Refused{Reason: err.Error()}
-		}
-		return err
-	}
-	return nil
-}
-
-func (ctl) GracefulShutdown(ctx context.Context, socket string) error {
-	c, err := birdctl.Dial(ctx, socket)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	_, err = c.Command(ctx, "graceful restart")
-	return err
-}
-
 // lab gives the test a network namespace of its own and a "bird" that
 // runs inside it, so that nothing touches the machine's namespace.
 func lab(t *testing.T) (bin string) {
@@ -120,7 +91,7 @@ func routerID(t *testing.T, socket string) string {
 func TestDaemonLifecycle(t *testing.T) {
 	bin := lab(t)
 	dir := t.TempDir()
-	d, err := New(Config{Binary: bin, Dir: dir, Control: ctl{}})
+	d, err := New(Config{Binary: bin, Dir: dir, Control: SocketControl{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +222,7 @@ func TestDaemonReplacesStaleBIRD(t *testing.T) {
 	go func() { stale.Wait(); close(staleDone) }()
 	waitFor(t, "stale BIRD up", func() bool { return routerID(t, socket) == "10.0.0.1" })
 
-	d, err := New(Config{Binary: bin, Dir: dir, Control: ctl{}})
+	d, err := New(Config{Binary: bin, Dir: dir, Control: SocketControl{}})
 	if err != nil {
 		t.Fatal(err)
 	}
