@@ -282,6 +282,11 @@ func arrange(k *FakeKernel, s step) {
 func runStep(t *testing.T, d *Linux, k *FakeKernel, s step) {
 	t.Helper()
 	arrange(k, s)
+	// The events of the rearrangement are all in before the listing, so
+	// none of them is older than what Set reads. (One still in flight
+	// would only cost redundant writes; that race is covered in
+	// incremental_test.go.)
+	delivered(t, d, k)
 	d.Resync()
 	if err := d.Set(context.Background(), s.desired); err != nil {
 		t.Fatalf("step %q: Set: %v", s.name, err)
@@ -303,7 +308,9 @@ func runStep(t *testing.T, d *Linux, k *FakeKernel, s step) {
 	// An interface the agent set up reports "up" once the kernel says
 	// so, in a link event.
 	waitFor(t, d, s.desired, func() bool { return cmp.Equal(s.statuses, statuses()) })
-	// Level-triggered: applying the same state again changes nothing.
+	// Level-triggered: once the events of the agent's own writes are
+	// followed, applying the same state again changes nothing.
+	settle(t, d, k)
 	before := k.Writes()
 	if err := d.Set(context.Background(), s.desired); err != nil {
 		t.Fatalf("step %q: second Set: %v", s.name, err)

@@ -15,9 +15,9 @@ import (
 	"github.com/gocalico/calico/internal/resources"
 )
 
-// settle applies until every link event the kernel emitted (including
-// those the dataplane's own writes cause) has been taken.
-func settle(t *testing.T, d *Linux, k *FakeKernel) {
+// delivered waits until the dataplane has queued every link event the
+// kernel emitted so far, without applying anything.
+func delivered(t *testing.T, d *Linux, k *FakeKernel) {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute) // only keeps a broken test from hanging
 	for {
@@ -27,22 +27,31 @@ func settle(t *testing.T, d *Linux, k *FakeKernel) {
 		d.mu.Lock()
 		queued := d.queued
 		d.mu.Unlock()
-		if queued == emitted {
-			d.mu.Lock()
-			idle := len(d.pending) == 0
-			d.mu.Unlock()
-			if idle {
-				return
-			}
-			if err := d.Update(t.Context(), nil); err != nil {
-				t.Logf("update after events: %v", err) // retried below
-			}
-			continue
+		if queued >= emitted { // tests may enqueue events of their own
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("events emitted %d, queued %d", emitted, queued)
 		}
 		time.Sleep(100 * time.Microsecond)
+	}
+}
+
+// settle applies until every link event the kernel emitted (including
+// those the dataplane's own writes cause) has been taken.
+func settle(t *testing.T, d *Linux, k *FakeKernel) {
+	t.Helper()
+	for {
+		delivered(t, d, k)
+		d.mu.Lock()
+		idle := len(d.pending) == 0
+		d.mu.Unlock()
+		if idle {
+			return
+		}
+		if err := d.Update(t.Context(), nil); err != nil {
+			t.Logf("update after events: %v", err) // retried below
+		}
 	}
 }
 
@@ -162,4 +171,53 @@ func check(t *testing.T, what string, d *Linux, k *FakeKernel, hs *calc.HostStat
 	if fresh.Programmed() != d.Programmed() {
 		t.Fatalf("%s: programmed %d, full %d", what, d.Programmed(), fresh.Programmed())
 	}
+}
+
+// TestEventsOlderThanListing: link events can still be on their way when
+// a full sync lists the interfaces, and are then followed after the
+// listing that already includes them. That may cost redundant writes but
+// never leaves the kernel wrong.
+func TestEventsOlderThanListing(t *testing.T) {
+	d, k := NewFake(nil, nil)
+	defer d.Close()
+	k.AddLink("cali1", true)
+	k.AddLink("cali2", true)
+	hs := hostState(nil,
+		endpoint("a", "cali1", macA, "10.0.0.1/32"),
+		endpoint("b", "cali2", "", "10.0.0.2/32"))
+	want := func() string {
+		t.Helper()
+		fresh, fk := NewFake(nil, nil)
+		defer fresh.Close()
+		fk.AddLink("cali1", true)
+		fk.AddLink("cali2", true)
+		if err := fresh.Set(t.Context(), hs); err != nil {
+			t.Fatal(err)
+		}
+		return fk.Dump()
+	}()
+	// cali1 is re-created and cali2 goes down, all before the listing;
+	// the events are still on their way when Set lists the interfaces.
+	k.DelLink("cali1")
+	k.AddLink("cali1", true)
+	k.SetLinkDown("cali2")
+	delivered(t, d, k)
+	inFlight := d.takeEvents()
+	if len(inFlight) < 3 {
+		t.Fatalf("events %+v, want at least 3", inFlight)
+	}
+	if err := d.Set(t.Context(), hs); err != nil {
+		t.Fatal(err)
+	}
+	// They arrive now, ahead of the events of the agent's own writes
+	// (cali2 set up again), as the kernel orders them.
+	delivered(t, d, k)
+	d.mu.Lock()
+	d.pending = append(inFlight, d.pending...)
+	d.mu.Unlock()
+	settle(t, d, k)
+	if diff := cmp.Diff(want, k.Dump()); diff != "" {
+		t.Fatalf("kernel after old events (-want +got):\n%s", diff)
+	}
+	check(t, "after old events", d, k, hs)
 }
