@@ -144,7 +144,9 @@ func newAgentLab(b *testing.B, local int) *agentLab {
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	b.Cleanup(cancel)
-	l := upLab(b, ctx, lab.Config{Hosts: 1, WorkloadsPerHost: local})
+	// No BGP: one host has nobody to peer with, and upstream's figures
+	// are Felix alone.
+	l := upLab(b, ctx, lab.Config{Hosts: 1, WorkloadsPerHost: local, BGP: lab.BGPNone})
 	a := &agentLab{Lab: l, b: b, ctx: ctx, host: lab.HostName(1)}
 	b.Cleanup(func() {
 		// Before the lab's teardown.
