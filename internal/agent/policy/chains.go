@@ -1,0 +1,195 @@
+package policy
+
+import (
+	"net"
+	"net/netip"
+
+	"github.com/gocalico/calico/internal/agent/nft"
+)
+
+// Names of the agent's table, base chains and dispatch maps.
+const (
+	TableName      = "calico"
+	chainForward   = "forward"
+	chainInput     = "input"
+	mapFromWL      = "from-wl" // iifname -> jump fw-<iface>
+	mapToWL        = "to-wl"   // oifname -> jump tw-<iface>
+	fromWLPrefix   = "fw-"
+	toWLPrefix     = "tw-"
+	polInPrefix    = "pi-"
+	polOutPrefix   = "po-"
+	profInPrefix   = "pri-"
+	profOutPrefix  = "pro-"
+	commentDefault = "default-deny"
+)
+
+// EndpointToHost is what happens to traffic from a workload to its host
+// once the workload's egress policy allowed it
+// (defaultEndpointToHostAction).
+type EndpointToHost string
+
+const (
+	ToHostDrop   EndpointToHost = "Drop"
+	ToHostReturn EndpointToHost = "Return"
+	ToHostAccept EndpointToHost = "Accept"
+)
+
+// TierRef is one tier as it applies to one endpoint in one direction:
+// the policy chains to try, in order.
+type TierRef struct {
+	Name string
+	// Pass: the tier's defaultAction is Pass, so falling off its end goes
+	// on to the next tier (or the profiles) instead of dropping.
+	Pass     bool
+	Policies []string // policy IDs (chain suffixes)
+}
+
+// Endpoint is one local workload endpoint's policy, resolved.
+type Endpoint struct {
+	Iface string
+	// Addrs are the endpoint's own addresses; AllowSpoofed the extra
+	// source prefixes it may send from.
+	Addrs, AllowSpoofed []netip.Prefix
+	MAC                 net.HardwareAddr
+	Ingress, Egress     []TierRef
+	// Profiles are the IDs of the endpoint's profiles that exist, in
+	// order.
+	Profiles []string
+}
+
+// baseChains are the hooks: conntrack first, then the workload
+// dispatch. Traffic that concerns no workload interface is left alone.
+func baseChains(prefixes []string, toHost EndpointToHost) []*nft.Chain {
+	estab := nft.Rule{
+		Match:   []nft.Match{{Kind: nft.MatchCTState, Num: nft.CTEstablished | nft.CTRelated}},
+		Verdict: nft.Verdict{Kind: nft.VerdictAccept},
+	}
+	clear := nft.Rule{ClearMark: markAll}
+	invalid := func(kind nft.MatchKind, p string) nft.Rule {
+		return nft.Rule{
+			Match:   []nft.Match{{Kind: kind, Name: p + "*"}, {Kind: nft.MatchCTState, Num: nft.CTInvalid}},
+			Counter: true, Verdict: nft.Verdict{Kind: nft.VerdictDrop},
+			Comment: "invalid-" + p + ifaceDir(kind),
+		}
+	}
+	notAccepted := func(kind nft.MatchKind, p string) nft.Rule {
+		// An interface of a workload prefix that no endpoint claims
+		// (the vmap had no element), or an endpoint chain that did not
+		// allow: drop.
+		return nft.Rule{
+			Match:   []nft.Match{{Kind: kind, Name: p + "*"}, {Kind: nft.MatchMark, Mask: MarkAccept, Num: 0}},
+			Counter: true, Verdict: nft.Verdict{Kind: nft.VerdictDrop},
+			Comment: "not-allowed-" + p + ifaceDir(kind),
+		}
+	}
+	fwd := &nft.Chain{Name: chainForward, Base: &nft.Hook{Type: "filter", Hook: "forward", Priority: 0, Policy: "accept"}}
+	fwd.Rules = append(fwd.Rules, estab)
+	for _, p := range prefixes {
+		fwd.Rules = append(fwd.Rules, invalid(nft.MatchIIFName, p), invalid(nft.MatchOIFName, p))
+	}
+	fwd.Rules = append(fwd.Rules, clear, nft.Rule{Verdict: nft.Verdict{Kind: nft.VerdictMap, Map: mapFromWL, Key: "iifname"}})
+	for _, p := range prefixes {
+		fwd.Rules = append(fwd.Rules, notAccepted(nft.MatchIIFName, p))
+	}
+	fwd.Rules = append(fwd.Rules, clear, nft.Rule{Verdict: nft.Verdict{Kind: nft.VerdictMap, Map: mapToWL, Key: "oifname"}})
+	for _, p := range prefixes {
+		fwd.Rules = append(fwd.Rules, notAccepted(nft.MatchOIFName, p))
+	}
+
+	in := &nft.Chain{Name: chainInput, Base: &nft.Hook{Type: "filter", Hook: "input", Priority: 0, Policy: "accept"}}
+	in.Rules = append(in.Rules, estab)
+	for _, p := range prefixes {
+		in.Rules = append(in.Rules, invalid(nft.MatchIIFName, p))
+	}
+	in.Rules = append(in.Rules, clear, nft.Rule{Verdict: nft.Verdict{Kind: nft.VerdictMap, Map: mapFromWL, Key: "iifname"}})
+	for _, p := range prefixes {
+		in.Rules = append(in.Rules, notAccepted(nft.MatchIIFName, p))
+		r := nft.Rule{Match: []nft.Match{{Kind: nft.MatchIIFName, Name: p + "*"}}, Counter: true, Comment: "to-host-" + p}
+		switch toHost {
+		case ToHostAccept:
+			r.Verdict = nft.Verdict{Kind: nft.VerdictAccept}
+		case ToHostReturn:
+			// Host endpoint policy (when there is any) decides.
+			continue
+		default:
+			r.Verdict = nft.Verdict{Kind: nft.VerdictDrop}
+		}
+		in.Rules = append(in.Rules, r)
+	}
+	return []*nft.Chain{fwd, in}
+}
+
+func ifaceDir(k nft.MatchKind) string {
+	if k == nft.MatchIIFName {
+		return "-in"
+	}
+	return "-out"
+}
+
+// endpointChains are the endpoint's from-workload (egress) and
+// to-workload (ingress) chains.
+func endpointChains(e *Endpoint) (from, to *nft.Chain) {
+	from = &nft.Chain{Name: fromWLPrefix + e.Iface}
+	r := &from.Rules
+	// What a workload needs of its host before it has an address: DHCP
+	// and IPv6 neighbour/router discovery. Then anti-spoofing.
+	*r = append(*r,
+		nft.Rule{Match: []nft.Match{{Kind: nft.MatchNFProto, Num: 4}, {Kind: nft.MatchL4Proto, Num: 17},
+			{Kind: nft.MatchSPort, Ports: []nft.PortRange{{Lo: 68, Hi: 68}}}, {Kind: nft.MatchDPort, Ports: []nft.PortRange{{Lo: 67, Hi: 67}}}},
+			Verdict: nft.Verdict{Kind: nft.VerdictAccept}},
+		nft.Rule{Match: []nft.Match{{Kind: nft.MatchNFProto, Num: 6}, {Kind: nft.MatchL4Proto, Num: 17},
+			{Kind: nft.MatchSPort, Ports: []nft.PortRange{{Lo: 546, Hi: 546}}}, {Kind: nft.MatchDPort, Ports: []nft.PortRange{{Lo: 547, Hi: 547}}}},
+			Verdict: nft.Verdict{Kind: nft.VerdictAccept}},
+	)
+	for _, t := range []uint32{133, 135, 136} {
+		*r = append(*r, nft.Rule{Match: []nft.Match{{Kind: nft.MatchNFProto, Num: 6}, {Kind: nft.MatchL4Proto, Num: 58},
+			{Kind: nft.MatchICMP, Family: 6, Num: t}}, Verdict: nft.Verdict{Kind: nft.VerdictAccept}})
+	}
+	if len(e.MAC) > 0 {
+		*r = append(*r, nft.Rule{Match: []nft.Match{{Kind: nft.MatchEtherSAddr, Not: true, MAC: e.MAC}},
+			Counter: true, Verdict: nft.Verdict{Kind: nft.VerdictDrop}, Comment: "spoofed-mac"})
+	}
+	for _, fam := range []int{4, 6} {
+		own := append(ofFamily(e.Addrs, fam), ofFamily(e.AllowSpoofed, fam)...)
+		m := []nft.Match{{Kind: nft.MatchNFProto, Num: uint32(fam)}}
+		if len(own) > 0 {
+			m = append(m, nft.Match{Kind: nft.MatchSAddr, Family: fam, Not: true, Prefixes: own})
+		}
+		*r = append(*r, nft.Rule{Match: m, Counter: true, Verdict: nft.Verdict{Kind: nft.VerdictDrop},
+			Comment: "spoofed-v" + string(rune('0'+fam))})
+	}
+	from.Rules = append(from.Rules, policyRules(e.Egress, e.Profiles, polOutPrefix, profOutPrefix)...)
+
+	to = &nft.Chain{Name: toWLPrefix + e.Iface}
+	to.Rules = policyRules(e.Ingress, e.Profiles, polInPrefix, profInPrefix)
+	return from, to
+}
+
+// policyRules walk the tiers, then the profiles, then drop.
+func policyRules(tiers []TierRef, profiles []string, polPrefix, profPrefix string) []nft.Rule {
+	var out []nft.Rule
+	accepted := nft.Rule{Match: []nft.Match{{Kind: nft.MatchMark, Mask: MarkAccept, Num: MarkAccept}},
+		Verdict: nft.Verdict{Kind: nft.VerdictReturn}}
+	notPassed := nft.Match{Kind: nft.MatchMark, Mask: MarkPass, Num: 0}
+	for i, t := range tiers {
+		if i > 0 {
+			out = append(out, nft.Rule{ClearMark: MarkPass})
+		}
+		for j, p := range t.Policies {
+			r := nft.Rule{Verdict: nft.Verdict{Kind: nft.VerdictJump, Chain: polPrefix + p}}
+			if j > 0 {
+				r.Match = []nft.Match{notPassed}
+			}
+			out = append(out, r, accepted)
+		}
+		if !t.Pass {
+			out = append(out, nft.Rule{Match: []nft.Match{notPassed}, Counter: true,
+				Verdict: nft.Verdict{Kind: nft.VerdictDrop}, Comment: "tier-end:" + t.Name})
+		}
+	}
+	for _, p := range profiles {
+		out = append(out, nft.Rule{Verdict: nft.Verdict{Kind: nft.VerdictJump, Chain: profPrefix + p}}, accepted)
+	}
+	out = append(out, nft.Rule{Counter: true, Verdict: nft.Verdict{Kind: nft.VerdictDrop}, Comment: commentDefault})
+	return out
+}
