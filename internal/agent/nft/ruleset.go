@@ -98,7 +98,8 @@ const (
 	MatchL4Proto
 	// MatchSAddr / MatchDAddr: ip[6] saddr/daddr in Prefixes (an
 	// anonymous interval set; one element is a plain comparison), or in
-	// @Set when Set is named. Family is Family (4 or 6).
+	// @Set when Set is named. Family is Family (4 or 6); when 0 it is
+	// taken from the set's type or the prefixes.
 	MatchSAddr
 	MatchDAddr
 	// MatchSPort / MatchDPort: th sport/dport in Ports (anonymous
@@ -114,7 +115,7 @@ const (
 	MatchICMP
 	// MatchCTState: ct state in Num (CTEstablished|CTRelated|...).
 	MatchCTState
-	// MatchMark: meta mark & Mask == Num.
+	// MatchMark: meta mark & Mask == Num. Mask 0 means all bits.
 	MatchMark
 	// MatchEtherSAddr: ether saddr == MAC.
 	MatchEtherSAddr

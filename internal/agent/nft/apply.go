@@ -1,0 +1,315 @@
+package nft
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/userdata"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Applier makes the kernel's copy of one inet table equal to a Ruleset.
+// Apply may be called again and again with the same ruleset; it writes
+// only what differs from what it last applied, in one transaction.
+//
+// It is safe for concurrent use, though one goroutine should own it.
+type Applier struct {
+	table string
+	log   *slog.Logger
+	nsFd  int
+
+	mu sync.Mutex
+	// record is what the kernel holds as far as the applier knows; nil
+	// means unknown (start, Resync, a failed Apply): the next Apply reads
+	// the table back first.
+	record *state
+	stats  Stats
+	cache  *buildCache
+	closed bool
+
+	// Seams for tests: where batches go and where reads come from.
+	tr   transport
+	read func() (*state, error)
+}
+
+// Stats counts the applier's work, for tests and benchmarks.
+type Stats struct {
+	Batches int // transactions sent
+	Ops     int // planned operations in them
+	Msgs    int // netlink messages in them
+	Reads   int // full reads of the table from the kernel
+}
+
+// Option configures an Applier.
+type Option func(*Applier)
+
+// WithNetNSFd makes the applier work in the network namespace that fd
+// refers to, instead of the caller's. The applier keeps its own
+// duplicate of fd, so the caller may close fd at any time.
+func WithNetNSFd(fd int) Option {
+	return func(a *Applier) { a.nsFd = fd }
+}
+
+// NewApplier returns an applier for the inet table named table. Close it
+// when done with it.
+func NewApplier(table string, log *slog.Logger, opts ...Option) (*Applier, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	a := &Applier{table: table, log: log.With("table", table), cache: newBuildCache()}
+	for _, o := range opts {
+		o(a)
+	}
+	if a.nsFd != 0 {
+		fd, err := ownNetNS(a.nsFd)
+		if err != nil {
+			return nil, err
+		}
+		a.nsFd = fd
+	}
+	a.tr = &nlTransport{nsFd: a.nsFd, timeout: time.Minute}
+	a.read = func() (st *state, err error) {
+		err = a.withReadConn(func(c *nftables.Conn) error {
+			st, err = readState(c, a.table)
+			return err
+		})
+		return st, err
+	}
+	return a, nil
+}
+
+// ownNetNS checks that fd is a network namespace and returns a duplicate
+// the applier owns.
+//
+// Why a duplicate: the netlink libraries enter the namespace on a
+// helper thread, opening the thread's own namespace first to go back to
+// it. Were fd closed by its owner, that open could get the same number,
+// and the "namespace" entered would be the caller's own: the root one,
+// for an agent. An fd only the applier closes cannot be reused so.
+func ownNetNS(fd int) (int, error) {
+	typ, err := unix.IoctlRetInt(fd, unix.NS_GET_NSTYPE)
+	if err != nil {
+		return 0, fmt.Errorf("nft: fd %d is not a namespace: %w", fd, err)
+	}
+	if typ != unix.CLONE_NEWNET {
+		return 0, fmt.Errorf("nft: fd %d is not a network namespace", fd)
+	}
+	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 3)
+	if err != nil {
+		return 0, fmt.Errorf("nft: duplicate namespace fd %d: %w", fd, err)
+	}
+	return dup, nil
+}
+
+// Close releases the applier's namespace fd. It does not touch the
+// table; see Delete. The applier cannot be used afterwards.
+func (a *Applier) Close() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return nil
+	}
+	a.closed = true
+	a.record = nil
+	if a.nsFd != 0 {
+		return unix.Close(a.nsFd)
+	}
+	return nil
+}
+
+var errClosed = errors.New("nft: applier is closed")
+
+// withReadConn runs f with a connection for dumps: one socket for the
+// whole pass, since entering the namespace for each of a thousand chains
+// costs more than reading them, and closed after it, so that a reply
+// left over from a failed request cannot confuse the next pass.
+func (a *Applier) withReadConn(f func(c *nftables.Conn) error) error {
+	c, err := nftables.New(nftables.WithNetNSFd(a.nsFd), nftables.AsLasting())
+	if err != nil {
+		return fmt.Errorf("netlink dial: %w", err)
+	}
+	defer c.CloseLasting()
+	return f(c)
+}
+
+// Stats returns the counters so far.
+func (a *Applier) Stats() Stats {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.stats
+}
+
+// Resync makes the next Apply read the table back from the kernel and
+// repair whatever differs, such as a rule deleted by hand.
+func (a *Applier) Resync() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.record = nil
+}
+
+// Apply makes the table equal to rs, in one transaction. On error the
+// kernel is unchanged (the transaction is atomic) or, when the outcome
+// is unknown, the next Apply reads the table back. ctx is checked before
+// any work and bounds the wait for the kernel's answer.
+func (a *Applier) Apply(ctx context.Context, rs *Ruleset) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if rs != nil && rs.Table != a.table {
+		return fmt.Errorf("nft apply: ruleset is for table %q, applier for %q", rs.Table, a.table)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return errClosed
+	}
+	want, err := buildDesired(rs, a.cache)
+	if err != nil {
+		return fmt.Errorf("nft apply: invalid ruleset: %w", err)
+	}
+	old := a.record
+	if old == nil {
+		old, err = a.read()
+		if err != nil {
+			return fmt.Errorf("nft apply: read table %s: %w", a.table, err)
+		}
+		a.stats.Reads++
+		a.log.Debug("read table back", "chains", len(old.chains), "sets", len(old.sets), "exists", old.table)
+	}
+	ops := plan(old, want)
+	if len(ops) == 0 {
+		a.record = want.state
+		return nil
+	}
+	// Until the batch is known to have been applied, nothing is known.
+	a.record = nil
+	start := time.Now()
+	msgs, err := a.execute(ctx, ops, want)
+	if err != nil {
+		return fmt.Errorf("nft apply: %w", err)
+	}
+	a.record = want.state
+	a.stats.Batches++
+	a.stats.Ops += len(ops)
+	a.stats.Msgs += msgs
+	a.log.Info("applied", "ops", len(ops), "messages", msgs, "took", time.Since(start))
+	a.log.Debug("applied ops", "plan", planString(ops))
+	return nil
+}
+
+// Delete removes the table. A table already gone is not an error.
+func (a *Applier) Delete(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return errClosed
+	}
+	a.record = nil
+	b, err := a.newBatch()
+	if err != nil {
+		return err
+	}
+	b.conn.DelTable(b.table)
+	b.queued("delete table " + a.table)
+	if _, err := b.flush(ctx, a.tr); err != nil {
+		if isNotExist(err) {
+			a.record = emptyState()
+			return nil
+		}
+		return fmt.Errorf("nft delete: %w", err)
+	}
+	a.record = emptyState()
+	a.stats.Batches++
+	return nil
+}
+
+// batch collects one transaction's messages, with what each is for so
+// that a kernel error can be reported against it.
+type batch struct {
+	conn  *nftables.Conn
+	table *nftables.Table
+	cap   *capture
+	sent  []netlink.Message
+	desc  []string
+	ids   uint32
+}
+
+func (a *Applier) newBatch() (*batch, error) {
+	b := &batch{table: &nftables.Table{Name: a.table, Family: nftables.TableFamilyINet}}
+	b.cap = &capture{send: func(m []netlink.Message) { b.sent = m }}
+	c, err := b.cap.conn()
+	if err != nil {
+		return nil, fmt.Errorf("nftables conn: %w", err)
+	}
+	b.conn = c
+	return b, nil
+}
+
+func (b *batch) queued(desc string, n ...int) {
+	k := 1
+	if len(n) > 0 {
+		k = n[0]
+	}
+	for range k {
+		b.desc = append(b.desc, desc)
+	}
+}
+
+// flush sends the batch through tr and returns how many messages it had.
+func (b *batch) flush(ctx context.Context, tr transport) (int, error) {
+	if err := b.conn.Flush(); err != nil {
+		return 0, fmt.Errorf("build batch: %w", err)
+	}
+	if len(b.sent) == 0 {
+		return 0, nil
+	}
+	n := len(b.sent) - 2
+	failed, err := tr.send(ctx, b.sent)
+	var errs []error
+	for i := 1; i < len(b.sent)-1; i++ {
+		e, ok := failed[i]
+		if !ok {
+			continue
+		}
+		what := fmt.Sprintf("message %d", i)
+		if len(b.desc) == n {
+			what = b.desc[i-1]
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", what, e))
+	}
+	if err != nil {
+		errs = append(errs, err)
+	}
+	switch {
+	case err != nil:
+		return n, fmt.Errorf("transaction of %d messages, outcome unknown: %w", n, errors.Join(errs...))
+	case len(errs) > 0:
+		return n, fmt.Errorf("transaction of %d messages failed, nothing applied: %w", n, errors.Join(errs...))
+	}
+	return n, nil
+}
+
+func isNotExist(err error) bool { return errors.Is(err, unix.ENOENT) }
+
+// ruleUserData is the rule's comment, which nft shows, and the content
+// hash that lets a resync tell an intact rule from a changed one.
+func ruleUserData(comment, hash string) []byte {
+	var ud []byte
+	if comment != "" {
+		ud = userdata.AppendString(ud, userdata.TypeComment, comment)
+	}
+	return userdata.Append(ud, udataHash, []byte(hash))
+}
+
+// udataHash is the user data type of the content hash. nft ignores
+// types it does not know (its own are 0 and 1).
+const udataHash userdata.Type = 0xc5
