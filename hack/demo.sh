@@ -65,3 +65,47 @@ fi
 
 step "who reaches whom (IPv4 and IPv6)"
 lab matrix
+
+step "policy: label host2-w1 app=web and host1-w1 role=frontend; only frontends may reach web"
+lab exec host1 -- calicoctl patch workloadendpoint host2-k8s-host2--w1-eth0 --namespace default \
+	--patch '{"metadata":{"labels":{"app":"web"}}}'
+lab exec host1 -- calicoctl patch workloadendpoint host1-k8s-host1--w1-eth0 --namespace default \
+	--patch '{"metadata":{"labels":{"role":"frontend"}}}'
+lab exec host1 -- calicoctl apply -f - <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata:
+  name: web-from-frontend
+spec:
+  selector: app == 'web'
+  types: [Ingress]
+  ingress:
+  - action: Allow
+    protocol: ICMP
+    source:
+      selector: role == 'frontend'
+  - action: Allow
+    protocol: ICMPv6
+    source:
+      selector: role == 'frontend'
+  - action: Allow
+    protocol: TCP
+    source:
+      selector: role == 'frontend'
+    destination:
+      ports: [80]
+YAML
+lab exec host1 -- calicoctl get workloadendpoints --namespace default -o wide
+
+step "the agent's nftables table on host2: host2-w1's ingress chain"
+iface=$(lab exec host2 -- calicoctl get workloadendpoint host2-k8s-host2--w1-eth0 --namespace default -o yaml | awk '/interfaceName:/ {print $2}')
+lab exec host2 -- nft list chain inet calico "tw-$iface"
+
+step "who reaches whom now: only host1-w1 reaches host2-w1 (the policy at work)"
+sleep 1
+lab matrix || true
+
+step "deleting the policy: everyone reaches everyone again"
+lab exec host1 -- calicoctl delete globalnetworkpolicy web-from-frontend
+sleep 1
+lab matrix

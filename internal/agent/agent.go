@@ -5,6 +5,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	v3 "github.com/gocalico/calico/api/v3"
 	"github.com/gocalico/calico/internal/agent/config"
 	"github.com/gocalico/calico/internal/agent/dataplane"
 	"github.com/gocalico/calico/internal/datastore"
@@ -77,11 +79,19 @@ func (c *Config) validate() error {
 	return nil
 }
 
-// Prefixes are the datastore prefixes the agent follows.
+// Prefixes are the datastore prefixes the agent follows: endpoints and
+// configuration for routes, and the policy resources.
 var Prefixes = []string{
 	resources.Prefix + "workloadendpoints/",
 	resources.Prefix + "felixconfigurations/",
 	resources.Prefix + "ippools/",
+	resources.Prefix + "tiers/",
+	resources.Prefix + "globalnetworkpolicies/",
+	resources.Prefix + "networkpolicies/",
+	resources.Prefix + "profiles/",
+	resources.Prefix + "networksets/",
+	resources.Prefix + "globalnetworksets/",
+	resources.Prefix + "hostendpoints/",
 }
 
 // Run runs the agent until ctx ends, then returns nil. Nothing is
@@ -98,11 +108,24 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("agent: dataplane: %w", err)
 	}
 	defer dp.Close()
-	return run(ctx, cfg, dp, m)
+	pol, err := openPolicyPlane(cfg.NetNS, logger(cfg.Log).With("component", "policy"))
+	if err != nil {
+		return fmt.Errorf("agent: nftables: %w", err)
+	}
+	defer pol.Close()
+	if cfg.Registry != nil {
+		hits := newRuleHits(pol)
+		if err := cfg.Registry.Register(hits); err != nil {
+			return fmt.Errorf("agent: metrics: %w", err)
+		}
+		defer cfg.Registry.Unregister(hits)
+	}
+	return run(ctx, cfg, dp, pol, m)
 }
 
-// mayBeLocal reports whether a key may hold something this node needs:
-// everything but WorkloadEndpoints of other nodes. A WorkloadEndpoint's
+// mayBeLocal reports whether a key may hold something this node's routes
+// need: everything but WorkloadEndpoints of other nodes (policy needs
+// those too, for the IP sets of selectors). A WorkloadEndpoint's
 // name starts with its node, '-' doubled, then a single '-' (the name
 // rule every writer must follow), so other nodes' endpoints are skipped
 // without decoding them: at 10k remote endpoints that is most of the
@@ -122,6 +145,47 @@ func mayBeLocal(key, node string) bool {
 	return ok && !strings.HasPrefix(after, "-")
 }
 
+// remoteEndpoint is the part of another node's WorkloadEndpoint that
+// policy needs: labels, node, addresses, profiles, named ports and the
+// service account.
+type remoteEndpoint struct {
+	Kind     string `json:"kind"`
+	Metadata struct {
+		Labels map[string]string `json:"labels"`
+	} `json:"metadata"`
+	Spec struct {
+		Orchestrator       string                    `json:"orchestrator"`
+		Node               string                    `json:"node"`
+		ServiceAccountName string                    `json:"serviceAccountName"`
+		IPNetworks         []string                  `json:"ipNetworks"`
+		Profiles           []string                  `json:"profiles"`
+		Ports              []v3.WorkloadEndpointPort `json:"ports"`
+	} `json:"spec"`
+}
+
+// decodeRemoteEndpoint decodes another node's endpoint in one pass into
+// a WorkloadEndpoint holding only what remoteEndpoint keeps: at 10k
+// remote endpoints the full decode is most of the agent's start-up work
+// and garbage.
+func decodeRemoteEndpoint(key string, value []byte) (*v3.WorkloadEndpoint, error) {
+	_, ns, name, ok := resources.ParseKey(key)
+	if !ok {
+		return nil, fmt.Errorf("key %s: not a v3 resource key", key)
+	}
+	var r remoteEndpoint
+	if err := json.Unmarshal(value, &r); err != nil {
+		return nil, fmt.Errorf("key %s: decode WorkloadEndpoint: %w", key, err)
+	}
+	if r.Kind != v3.KindWorkloadEndpoint {
+		return nil, fmt.Errorf("key %s: value has kind %q, want %q", key, r.Kind, v3.KindWorkloadEndpoint)
+	}
+	w := v3.NewWorkloadEndpoint()
+	w.Metadata.Namespace, w.Metadata.Name, w.Metadata.Labels = ns, name, r.Metadata.Labels
+	w.Spec.Orchestrator, w.Spec.Node, w.Spec.ServiceAccountName = r.Spec.Orchestrator, r.Spec.Node, r.Spec.ServiceAccountName
+	w.Spec.IPNetworks, w.Spec.Profiles, w.Spec.Ports = r.Spec.IPNetworks, r.Spec.Profiles, r.Spec.Ports
+	return w, nil
+}
+
 // listPageSize is the agent's datastore list page: about 1.5 MB of
 // endpoints at a time.
 const listPageSize = 2000
@@ -134,19 +198,30 @@ func logger(l *slog.Logger) *slog.Logger {
 }
 
 // run follows the datastore with a syncer and runs the agent's loop over
-// dp until ctx ends.
-func run(ctx context.Context, cfg Config, dp dataplane.Dataplane, m *metrics) error {
+// dp and pol (nil: no policy programming, for tests of the routes alone)
+// until ctx ends.
+func run(ctx context.Context, cfg Config, dp dataplane.Dataplane, pol policyPlane, m *metrics) error {
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	a := newAgent(cfg, dp, m)
+	a := newAgent(cfg, dp, pol, m)
 	client := resources.New(nil)
 	s := syncer.New(syncer.Config{
 		Backend:  cfg.Backend,
 		Prefixes: Prefixes,
 		Decode: func(key string, value []byte, rev int64) (any, error) {
 			if !mayBeLocal(key, cfg.NodeName) {
-				return nil, syncer.ErrSkip
+				if pol == nil {
+					return nil, syncer.ErrSkip
+				}
+				// Another node's endpoint: only what selectors and
+				// IP sets need (in full after all if it says it is
+				// this node's, against the naming rule).
+				w, err := decodeRemoteEndpoint(key, value)
+				if err != nil || w.Spec.Node != cfg.NodeName {
+					return w, err
+				}
+				return client.DecodeKV(key, value, rev)
 			}
 			return client.DecodeKV(key, value, rev)
 		},

@@ -39,6 +39,15 @@ func newWEP(t testing.TB, node, pod, iface, mac string, ips ...string) *v3.Workl
 	return w
 }
 
+// allowProfile is a profile whose rules allow all traffic both ways.
+func allowProfile(name string) *v3.Profile {
+	p := v3.NewProfile()
+	p.Metadata.Name = name
+	p.Spec.Ingress = []v3.Rule{{Action: v3.Allow}}
+	p.Spec.Egress = []v3.Rule{{Action: v3.Allow}}
+	return p
+}
+
 // watcher collects what the agent reports through its callbacks.
 type watcher struct {
 	mu       sync.Mutex
@@ -126,7 +135,7 @@ func TestNothingIsProgrammedBeforeInSync(t *testing.T) {
 	w := newWatcher()
 	cfg := Config{NodeName: nodeName, Backend: nil}
 	w.hook(&cfg)
-	a := newAgent(cfg, dp, nil)
+	a := newAgent(cfg, dp, nil, nil)
 	iterations := make(chan bool, 100)
 	a.onIteration = func(applied bool) { iterations <- applied }
 	ctx, cancel := context.WithCancel(t.Context())
@@ -159,7 +168,7 @@ func TestRetriesWithBackoffAndReportsHealth(t *testing.T) {
 	cfg := Config{NodeName: nodeName}
 	w.hook(&cfg)
 	reg := prometheus.NewRegistry()
-	a := newAgent(cfg, dp, newMetrics(reg))
+	a := newAgent(cfg, dp, nil, newMetrics(reg))
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() { defer close(done); a.loop(ctx) }()
@@ -204,6 +213,35 @@ func counter(t testing.TB, reg *prometheus.Registry, name string) float64 {
 	return sum
 }
 
+// labelledCounter is the value of the counter name with exactly the
+// labels given (0 when there is none).
+func labelledCounter(t testing.TB, reg *prometheus.Registry, name string, labels map[string]string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metric:
+		for _, m := range mf.GetMetric() {
+			got := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				got[lp.GetName()] = lp.GetValue()
+			}
+			for k, v := range labels {
+				if got[k] != v {
+					continue metric
+				}
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	return 0
+}
+
 func histogramCount(t testing.TB, reg *prometheus.Registry, name string) uint64 {
 	t.Helper()
 	mfs, err := reg.Gather()
@@ -231,7 +269,7 @@ func TestRunAgainstEtcd(t *testing.T) {
 	w.hook(&cfg)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, cfg, dp, newMetrics(reg)) }()
+	go func() { done <- run(ctx, cfg, dp, nil, newMetrics(reg)) }()
 	stopped := false
 	stop := func() {
 		if !stopped {
@@ -335,7 +373,7 @@ func TestConfigIsReported(t *testing.T) {
 	w.hook(&cfg)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, cfg, dp, nil) }()
+	go func() { done <- run(ctx, cfg, dp, nil, nil) }()
 	defer func() { cancel(); <-done }()
 	w.waitFor(t, "config reported", func(map[string]string, Health) bool {
 		w.mu.Lock()

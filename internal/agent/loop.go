@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -11,6 +12,8 @@ import (
 	"github.com/gocalico/calico/internal/agent/calc"
 	"github.com/gocalico/calico/internal/agent/config"
 	"github.com/gocalico/calico/internal/agent/dataplane"
+	"github.com/gocalico/calico/internal/agent/nft"
+	"github.com/gocalico/calico/internal/agent/policy"
 	"github.com/gocalico/calico/internal/datastore/syncer"
 )
 
@@ -26,36 +29,43 @@ type agent struct {
 	cfg Config
 	log *slog.Logger
 	dp  dataplane.Dataplane
+	pol policyPlane // nil: routes only
 	m   *metrics
 	now func() time.Time
 
 	// Guarded by mu: written by the syncer's callbacks, read by loop.
-	mu      sync.Mutex
-	calc    *calc.Calc
-	inSync  bool
-	dirty   bool
-	arrived map[string]time.Time // endpoint key -> first unapplied update
-	wake    chan struct{}
+	mu     sync.Mutex
+	calc   *calc.Calc
+	pcalc  *policy.Calc
+	inSync bool
+	dirty  bool
+	// polDirty: the policy ruleset may have changed since last taken.
+	polDirty bool
+	arrived  map[string]time.Time // endpoint key -> first unapplied update
+	wake     chan struct{}
 
 	// onIteration, when set (tests), is called at the end of every
 	// pass of the loop with whether it applied anything.
 	onIteration func(applied bool)
 }
 
-func newAgent(cfg Config, dp dataplane.Dataplane, m *metrics) *agent {
+func newAgent(cfg Config, dp dataplane.Dataplane, pol policyPlane, m *metrics) *agent {
 	if m == nil {
 		m = newMetrics(nil)
 	}
 	return &agent{
-		cfg:     cfg,
-		log:     logger(cfg.Log),
-		dp:      dp,
-		m:       m,
-		now:     time.Now,
-		calc:    calc.New(cfg.NodeName),
-		dirty:   true, // the first apply needs a state even if nothing arrived
-		arrived: map[string]time.Time{},
-		wake:    make(chan struct{}, 1),
+		cfg:      cfg,
+		log:      logger(cfg.Log),
+		dp:       dp,
+		pol:      pol,
+		m:        m,
+		now:      time.Now,
+		calc:     calc.New(cfg.NodeName),
+		pcalc:    policy.NewCalc(cfg.NodeName, nil),
+		dirty:    true, // the first apply needs a state even if nothing arrived
+		polDirty: true,
+		arrived:  map[string]time.Time{},
+		wake:     make(chan struct{}, 1),
 	}
 }
 
@@ -95,31 +105,62 @@ func (a *agent) OnUpdates(updates []syncer.Update) {
 	if res.Changed {
 		a.dirty = true
 	}
+	polChanged := false
+	if a.pol != nil {
+		polChanged = a.pcalc.OnUpdates(updates)
+		cfg := a.calc.Config()
+		a.pcalc.SetConfig(policy.ConfigFrom(&cfg))
+		if polChanged {
+			a.polDirty = true
+		}
+	}
 	a.mu.Unlock()
-	if res.Changed {
+	if res.Changed || polChanged {
 		a.signal()
 	}
 }
 
-// snapshot returns what changed in the desired state since the last
-// call: the whole state (first call, configuration changed) or the
-// changed endpoints; whether the agent is in sync; and the arrival times
-// of the endpoint updates not yet applied.
-func (a *agent) snapshot() (full *calc.HostState, changes []calc.EndpointChange, inSync bool, arrived map[string]time.Time) {
+// snapshot is what changed in the desired state since the last call.
+type snapshot struct {
+	// full is the whole route state (first call, configuration
+	// changed); otherwise changes are the changed endpoints.
+	full    *calc.HostState
+	changes []calc.EndpointChange
+	// ruleset is the policy table when it may have changed, else nil.
+	ruleset *nft.Ruleset
+	// problems are the policy calculation's problems with ruleset.
+	problems map[string]string
+	inSync   bool
+	// arrived are the arrival times of endpoint updates not yet applied.
+	arrived map[string]time.Time
+}
+
+// snapshot takes what changed since the last call.
+func (a *agent) snapshot() snapshot {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	var s snapshot
 	if !a.inSync {
-		return nil, nil, false, nil
+		return s
 	}
+	s.inSync = true
 	if a.dirty {
-		full, changes = a.calc.Take()
+		s.full, s.changes = a.calc.Take()
 		a.dirty = false
 	}
+	if a.pol != nil && a.polDirty {
+		s.ruleset = a.pcalc.Ruleset()
+		s.problems = make(map[string]string, len(a.pcalc.Problems))
+		for k, v := range a.pcalc.Problems {
+			s.problems[k] = v
+		}
+		a.polDirty = false
+	}
 	if len(a.arrived) > 0 {
-		arrived = a.arrived
+		s.arrived = a.arrived
 		a.arrived = map[string]time.Time{}
 	}
-	return full, changes, true, arrived
+	return s
 }
 
 // requeue gives back arrival times not observed because the apply failed.
@@ -148,6 +189,11 @@ func (a *agent) loop(ctx context.Context) {
 		health    = Health{Live: true, Detail: "waiting for the datastore"}
 		problems  = map[string]string{}
 		published bool
+		// ruleset is the policy table to program; rulesetDone says it is
+		// in the kernel.
+		ruleset     *nft.Ruleset
+		rulesetDone bool
+		polProblems = map[string]string{}
 	)
 	retry.Stop()
 	defer func() {
@@ -166,12 +212,21 @@ func (a *agent) loop(ctx context.Context) {
 		case <-resyncC:
 			a.log.Debug("periodic dataplane resync")
 			a.dp.Resync()
+			if a.pol != nil {
+				a.pol.Resync()
+				rulesetDone = false
+			}
 		case <-retry.C:
 		}
-		hs, changes, inSync, arrived := a.snapshot()
-		if !inSync {
+		snap := a.snapshot()
+		hs, changes, arrived := snap.full, snap.changes, snap.arrived
+		if !snap.inSync {
 			a.iterated(false)
 			continue
+		}
+		if snap.ruleset != nil {
+			ruleset, rulesetDone = snap.ruleset, false
+			a.logPolicyProblems(polProblems, snap.problems)
 		}
 		for k, t := range arrived {
 			if cur, ok := pending[k]; !ok || t.Before(cur) {
@@ -209,6 +264,13 @@ func (a *agent) loop(ctx context.Context) {
 			err = a.dp.Set(ctx, hs)
 		} else {
 			err = a.dp.Update(ctx, changes)
+		}
+		if ruleset != nil && !rulesetDone {
+			if perr := a.pol.Apply(ctx, ruleset); perr != nil {
+				err = errors.Join(err, fmt.Errorf("nftables: %w", perr))
+			} else {
+				rulesetDone = true
+			}
 		}
 		if ctx.Err() != nil {
 			return
@@ -309,6 +371,23 @@ func (a *agent) logChangedProblems(seen map[string]string, changes []calc.Endpoi
 		}
 		a.log.Warn("endpoint has problems", "endpoint", ch.Key, "interface", e.InterfaceName, "problems", p)
 		seen[ch.Key] = p
+	}
+}
+
+// logPolicyProblems logs the policy calculation's problems (policies
+// that fail closed, interface clashes) when they change.
+func (a *agent) logPolicyProblems(seen, now map[string]string) {
+	for k, p := range now {
+		if seen[k] != p {
+			a.log.Warn("policy problem; the affected rules fail closed", "resource", k, "problem", p)
+			seen[k] = p
+		}
+	}
+	for k := range seen {
+		if _, ok := now[k]; !ok {
+			a.log.Info("policy problem resolved", "resource", k)
+			delete(seen, k)
+		}
 	}
 }
 

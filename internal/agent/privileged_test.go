@@ -64,7 +64,15 @@ func TestPrivilegedRunEndToEnd(t *testing.T) {
 	fc := v3.NewFelixConfiguration()
 	fc.Metadata.Name = "node." + nodeName
 	fc.Spec.RouteRefreshInterval = v3.NewDuration(time.Second)
+	// Workloads may reach their host (upstream's default is Drop).
+	fc.Spec.DefaultEndpointToHostAction = "Accept"
 	if _, err := c.Create(ctx, fc); err != nil {
+		t.Fatal(err)
+	}
+	// The endpoints' profile allows everything, as the namespace
+	// profile upstream's controllers write does; without it they would
+	// be default-deny.
+	if _, err := c.Create(ctx, allowProfile("kns.default")); err != nil {
 		t.Fatal(err)
 	}
 	wepA := newWEP(t, nodeName, "pa", a.Iface, a.MAC.String(), a.V4+"/32", a.V6+"/128")
@@ -77,7 +85,8 @@ func TestPrivilegedRunEndToEnd(t *testing.T) {
 	keyA, keyB := "default/"+wepA.Metadata.Name, "default/"+wepB.Metadata.Name
 
 	w := newWatcher()
-	cfg := Config{NodeName: nodeName, Backend: be, NetNS: host.Path, Registry: prometheus.NewRegistry()}
+	reg0 := prometheus.NewRegistry()
+	cfg := Config{NodeName: nodeName, Backend: be, NetNS: host.Path, Registry: reg0}
 	w.hook(&cfg)
 	stop := startAgent(t, cfg)
 
@@ -112,6 +121,14 @@ func TestPrivilegedRunEndToEnd(t *testing.T) {
 			t.Fatalf("routes (-want +got):\n%s", diff)
 		}
 		pings(t)
+		// The profile's allow rules counted the pings, read from the
+		// kernel's rule counters at scrape time.
+		for _, dir := range []string{"ingress", "egress"} {
+			want := map[string]string{"kind": "Profile", "name": "kns.default", "direction": dir, "rule": "0"}
+			if n := labelledCounter(t, reg0, "calico_agent_policy_rule_packets_total", want); n == 0 {
+				t.Errorf("no packets counted for %v", want)
+			}
+		}
 	})
 
 	t.Run("a hand-deleted route is restored by the periodic resync", func(t *testing.T) {

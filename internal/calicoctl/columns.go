@@ -12,6 +12,8 @@ import (
 type column struct {
 	header string
 	value  func(obj map[string]any) string
+	// policies marks colPolicies, whose cells are not in the resource.
+	policies bool
 }
 
 // tableColumns lists, per kind, the columns of the default table and those
@@ -70,12 +72,12 @@ func kindColumns() map[string]tableColumns {
 		"WorkloadEndpoint": {
 			normal: wepCols,
 			wide: append(append([]column(nil), wepCols...), field("PROFILES", "spec", "profiles"),
-				column{header: "NATS", value: natsValue}),
+				column{header: "NATS", value: natsValue}, colPolicies),
 		},
 		"HostEndpoint": {
 			normal: []column{colName, field("NODE", "spec", "node")},
 			wide: []column{colName, field("NODE", "spec", "node"), field("INTERFACE", "spec", "interfaceName"),
-				field("IPS", "spec", "expectedIPs"), field("PROFILES", "spec", "profiles")},
+				field("IPS", "spec", "expectedIPs"), field("PROFILES", "spec", "profiles"), colPolicies},
 		},
 		"NetworkPolicy":             policy,
 		"GlobalNetworkPolicy":       policy,

@@ -33,7 +33,10 @@ every namespace with -A.
 
 Output: a table by default, more columns with -o wide, the resources
 themselves with -o yaml or -o json (a List when more than one resource may
-be shown), or kind/name lines with -o name.`,
+be shown), or kind/name lines with -o name. For workload and host
+endpoints, -o wide adds POLICIES: the policies that select each endpoint,
+in evaluation order, as tier/name (tier/namespace/name for a
+NetworkPolicy).`,
 		Example: `  # List IP pools
   calicoctl get ippools
 
@@ -42,6 +45,9 @@ be shown), or kind/name lines with -o name.`,
 
   # Policies in every namespace whose labels match
   calicoctl get networkpolicies -A -l 'team=web,env!=dev'
+
+  # Which policies select a workload endpoint, in evaluation order
+  calicoctl get workloadendpoint node1-k8s-web-eth0 -n prod -o wide
 
   # The resources a file describes, as JSON
   calicoctl get -f policy.yaml -o json
@@ -105,6 +111,9 @@ func (a *app) runGet(ctx context.Context, o getOptions, args []string) error {
 		if !o.export {
 			po.listRevision = rev
 		}
+		if err := a.readPolicies(ctx, c, rs, &po); err != nil {
+			return err
+		}
 		return printResources(a.stdout, exported(rs, o.export), po)
 	}
 
@@ -120,6 +129,9 @@ func (a *app) runGet(ctx context.Context, o getOptions, args []string) error {
 		found = append(found, r)
 	}
 	if len(found) > 0 || len(errs) == 0 {
+		if err := a.readPolicies(ctx, c, found, &po); err != nil {
+			return err
+		}
 		if err := printResources(a.stdout, exported(found, o.export), po); err != nil {
 			return err
 		}
@@ -130,6 +142,22 @@ func (a *app) runGet(ctx context.Context, o getOptions, args []string) error {
 	if len(errs) > 0 {
 		return failed("%d resource(s) not found", len(errs))
 	}
+	return nil
+}
+
+// readPolicies fills the POLICIES column of -o wide: it reads the
+// policies once for all the endpoints among rs. Other formats read
+// nothing.
+func (a *app) readPolicies(ctx context.Context, c *resources.Client, rs []v3.Resource, po *printOptions) error {
+	if po.format != formatWide {
+		return nil
+	}
+	cell, err := endpointPolicies(ctx, c, rs)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "Failed to read the policies for the POLICIES column: %v\n", err)
+		return failed("list failed")
+	}
+	po.policies = cell
 	return nil
 }
 

@@ -84,6 +84,8 @@ type printOptions struct {
 	// listKind and listRevision describe a list of one kind.
 	listKind     string
 	listRevision int64
+	// policies gives an endpoint's POLICIES cell (nil: empty cells).
+	policies func(v3.Resource) string
 }
 
 func printResources(w io.Writer, rs []v3.Resource, o printOptions) error {
@@ -155,7 +157,12 @@ func printTable(w io.Writer, kind string, rs []v3.Resource, o printOptions) erro
 		}
 		cells := make([]string, len(cols))
 		for i, c := range cols {
-			cells[i] = c.value(obj)
+			switch {
+			case !c.policies:
+				cells[i] = c.value(obj)
+			case o.policies != nil:
+				cells[i] = o.policies(r)
+			}
 		}
 		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}

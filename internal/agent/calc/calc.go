@@ -152,6 +152,10 @@ func (c *Calc) OnUpdates(updates []syncer.Update) Result {
 	return res
 }
 
+// Config returns the effective configuration as folded in so far. The
+// result shares its slices with c: do not modify them.
+func (c *Calc) Config() config.Config { return c.cfg }
+
 // EndpointChange is one endpoint's new desired state; Endpoint is nil
 // when the endpoint is gone.
 type EndpointChange struct {

@@ -251,7 +251,7 @@ func TestHostState(t *testing.T) {
 			if tt.cfg != nil {
 				tt.cfg(&wantCfg)
 			}
-			if diff := cmp.Diff(wantCfg, got.Config); diff != "" {
+			if diff := cmp.Diff(wantCfg, got.Config, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
 				t.Errorf("config (-want +got):\n%s", diff)
 			}
 			// Problems are compared by count; their wording is
@@ -290,7 +290,7 @@ func TestProblemsSayWhatAndWhere(t *testing.T) {
 	for _, e := range hs.Endpoints {
 		got[e.Key] = e.Problems
 	}
-	if diff := cmp.Diff(want, got); diff != "" {
+	if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
 		t.Errorf("problems (-want +got):\n%s", diff)
 	}
 }

@@ -5,6 +5,7 @@ package config
 import (
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"reflect"
 	"slices"
 	"strings"
@@ -67,7 +68,37 @@ type Config struct {
 	// IPForwarding turns host-wide forwarding on (upstream ipForwarding
 	// "Enabled", the default).
 	IPForwarding bool
+	// DefaultEndpointToHostAction is what happens to traffic from a
+	// workload to its own host once the workload's egress policy
+	// allowed it: "Drop" (upstream's default), "Return" (host endpoint
+	// policy decides) or "Accept".
+	DefaultEndpointToHostAction string
+	// FailsafeInbound and FailsafeOutbound are the host ports that host
+	// endpoint policy never blocks, so that an operator cannot lock
+	// themselves out.
+	FailsafeInbound, FailsafeOutbound []ProtoPort
 }
+
+// ProtoPort is one failsafe port: protocol number (6, 17 or 132), port,
+// and the remote prefix it is limited to (invalid: any).
+type ProtoPort struct {
+	Proto uint8
+	Port  uint16
+	Net   netip.Prefix
+}
+
+// Upstream's default failsafe ports: SSH, DHCP, BGP, etcd, Typha, the
+// Kubernetes API and kube-proxy health; DNS and DHCP outbound.
+var (
+	DefaultFailsafeInbound = []ProtoPort{
+		{Proto: 6, Port: 22}, {Proto: 17, Port: 68}, {Proto: 6, Port: 179}, {Proto: 6, Port: 2379},
+		{Proto: 6, Port: 2380}, {Proto: 6, Port: 5473}, {Proto: 6, Port: 6443}, {Proto: 6, Port: 6666}, {Proto: 6, Port: 6667},
+	}
+	DefaultFailsafeOutbound = []ProtoPort{
+		{Proto: 17, Port: 53}, {Proto: 17, Port: 67}, {Proto: 6, Port: 179}, {Proto: 6, Port: 2379},
+		{Proto: 6, Port: 2380}, {Proto: 6, Port: 5473}, {Proto: 6, Port: 6443}, {Proto: 6, Port: 6666}, {Proto: 6, Port: 6667},
+	}
+)
 
 // Default returns the configuration used when no FelixConfiguration sets
 // a field. Values are upstream's, except that metrics listen on loopback.
@@ -92,6 +123,10 @@ func Default() Config {
 		RouteProtocol:         RouteProtocol,
 		IPv6Support:           true,
 		IPForwarding:          true,
+
+		DefaultEndpointToHostAction: "Drop",
+		FailsafeInbound:             slices.Clone(DefaultFailsafeInbound),
+		FailsafeOutbound:            slices.Clone(DefaultFailsafeOutbound),
 	}
 }
 
@@ -185,6 +220,50 @@ func (c *Config) apply(layer string, s *v3.FelixConfigurationSpec) []string {
 			bad("deviceRouteProtocol", *p, "reserved by the kernel or out of range (use 3-255)")
 		}
 	}
+	if a := s.DefaultEndpointToHostAction; a != "" {
+		switch strings.ToLower(a) {
+		case "drop":
+			c.DefaultEndpointToHostAction = "Drop"
+		case "return":
+			c.DefaultEndpointToHostAction = "Return"
+		case "accept":
+			c.DefaultEndpointToHostAction = "Accept"
+		default:
+			bad("defaultEndpointToHostAction", fmt.Sprintf("%q", a), "not Drop, Return or Accept")
+		}
+	}
+	failsafe := func(field string, in *[]v3.ProtoPort, dst *[]ProtoPort) {
+		if in == nil {
+			return
+		}
+		out := []ProtoPort{}
+		for i, p := range *in {
+			pp := ProtoPort{Port: p.Port}
+			switch strings.ToUpper(p.Protocol) {
+			case "", "TCP":
+				pp.Proto = 6
+			case "UDP":
+				pp.Proto = 17
+			case "SCTP":
+				pp.Proto = 132
+			default:
+				bad(fmt.Sprintf("%s[%d].protocol", field, i), fmt.Sprintf("%q", p.Protocol), "not TCP, UDP or SCTP")
+				return
+			}
+			if p.Net != "" {
+				n, err := netip.ParsePrefix(p.Net)
+				if err != nil {
+					bad(fmt.Sprintf("%s[%d].net", field, i), fmt.Sprintf("%q", p.Net), "not a CIDR")
+					return
+				}
+				pp.Net = n.Masked()
+			}
+			out = append(out, pp)
+		}
+		*dst = out
+	}
+	failsafe("failsafeInboundHostPorts", s.FailsafeInboundHostPorts, &c.FailsafeInbound)
+	failsafe("failsafeOutboundHostPorts", s.FailsafeOutboundHostPorts, &c.FailsafeOutbound)
 	switch s.IPForwarding {
 	case "":
 	case "Enabled":
@@ -286,6 +365,11 @@ func (c *Config) Equal(o *Config) bool {
 	if !slices.Equal(a.InterfacePrefixes, b.InterfacePrefixes) {
 		return false
 	}
+	if !slices.Equal(a.FailsafeInbound, b.FailsafeInbound) || !slices.Equal(a.FailsafeOutbound, b.FailsafeOutbound) {
+		return false
+	}
 	a.InterfacePrefixes, b.InterfacePrefixes = nil, nil
+	a.FailsafeInbound, b.FailsafeInbound = nil, nil
+	a.FailsafeOutbound, b.FailsafeOutbound = nil, nil
 	return reflect.DeepEqual(a, b)
 }

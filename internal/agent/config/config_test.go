@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/json"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -99,6 +100,32 @@ func TestEffective(t *testing.T) {
 			want:   func(c *Config) { c.IPForwarding = false },
 		},
 		{
+			name:   "endpoint to host action, any case",
+			global: `{"defaultEndpointToHostAction":"ACCEPT"}`,
+			node:   `{"defaultEndpointToHostAction":"return"}`,
+			want:   func(c *Config) { c.DefaultEndpointToHostAction = "Return" },
+		},
+		{
+			name:     "bad endpoint to host action keeps the default",
+			global:   `{"defaultEndpointToHostAction":"Reject"}`,
+			want:     func(c *Config) {},
+			problems: 1,
+		},
+		{
+			name:   "failsafe ports replace the defaults",
+			global: `{"failsafeInboundHostPorts":[{"port":22},{"protocol":"UDP","port":68,"net":"10.0.0.1/8"}],"failsafeOutboundHostPorts":[]}`,
+			want: func(c *Config) {
+				c.FailsafeInbound = []ProtoPort{{Proto: 6, Port: 22}, {Proto: 17, Port: 68, Net: netip.MustParsePrefix("10.0.0.0/8")}}
+				c.FailsafeOutbound = []ProtoPort{}
+			},
+		},
+		{
+			name:     "a bad failsafe entry keeps the lower layer",
+			global:   `{"failsafeInboundHostPorts":[{"protocol":"ICMP","port":1}]}`,
+			want:     func(c *Config) {},
+			problems: 1,
+		},
+		{
 			name:   "prefix list with blanks",
 			global: `{"interfacePrefix":" tap , cali ,"}`,
 			want:   func(c *Config) { c.InterfacePrefixes = []string{"tap", "cali"} },
@@ -117,7 +144,7 @@ func TestEffective(t *testing.T) {
 			want := def
 			want.InterfacePrefixes = append([]string(nil), def.InterfacePrefixes...)
 			tt.want(&want)
-			if diff := cmp.Diff(want, got); diff != "" {
+			if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
 				t.Errorf("Effective (-want +got):\n%s", diff)
 			}
 			if len(problems) != tt.problems {

@@ -2,8 +2,6 @@ package policy
 
 import (
 	"cmp"
-	"crypto/sha256"
-	"encoding/base32"
 	"fmt"
 	"math"
 	"net"
@@ -12,6 +10,7 @@ import (
 	"strings"
 
 	v3 "github.com/gocalico/calico/api/v3"
+	"github.com/gocalico/calico/internal/agent/config"
 	"github.com/gocalico/calico/internal/agent/nft"
 	"github.com/gocalico/calico/internal/agent/policy/labelindex"
 	"github.com/gocalico/calico/internal/datastore/syncer"
@@ -28,6 +27,7 @@ import (
 // are rendered. Not safe for concurrent use.
 type Calc struct {
 	node     string
+	cfg      Config
 	prefixes []string
 	toHost   EndpointToHost
 
@@ -49,6 +49,10 @@ type Calc struct {
 	dirtyProfs map[string]bool
 	allDirty   bool
 	bases      []*nft.Chain // the base chains, for the current configuration
+	basesFor   hostDispatch // and host endpoints
+	// wlMaps are the workload dispatch maps (from-wl, to-wl) as last
+	// built, kept while the interfaces are the same.
+	wlMaps [2]*nft.Map
 	// builtSets are the nftables sets as last built; a set whose
 	// members change is dropped from here and built again.
 	builtSets map[string]*nft.Set
@@ -77,11 +81,25 @@ type policy struct {
 	ingress, egress           []v3.Rule
 	doIngress, doEgress       bool
 	sortKey                   string
+	// applyOnForward (GlobalNetworkPolicy): the policy also applies to
+	// traffic forwarded through the host endpoints it selects.
+	applyOnForward bool
+	// unsupported, when not empty, says why the policy is never applied
+	// (doNotTrack and preDNAT policies; see hostendpoints.go).
+	unsupported string
 }
 
-// local is one of this node's workload endpoints.
+// problemKey names the policy in Problems.
+func (p *policy) problemKey() string {
+	return fmt.Sprintf("%s %s", p.kind, strings.TrimPrefix(p.namespace+"/"+p.name, "/"))
+}
+
+// local is one of this node's workload endpoints or host endpoints.
 type local struct {
-	key      string
+	key string // "<namespace>/<name>" for a workload, "/<name>" for a host endpoint
+	// host: a host endpoint; iface is then an interface name, "*" for
+	// all interfaces, or "" (expectedIPs only: not enforced).
+	host     bool
 	iface    string
 	labels   map[string]string
 	profiles []string
@@ -91,6 +109,14 @@ type local struct {
 	matches  map[string]bool // policy IDs whose selector matches
 }
 
+// problemKey names the endpoint in Problems.
+func (l *local) problemKey() string {
+	if l.host {
+		return "HostEndpoint " + strings.TrimPrefix(l.key, "/")
+	}
+	return "WorkloadEndpoint " + l.key
+}
+
 // NewCalc returns an empty Calc for a node. IP set contents come from
 // the incremental label index; newSets, when not nil, makes another
 // SetIndex instead (tests use the scanning one as a reference), given the
@@ -98,6 +124,9 @@ type local struct {
 func NewCalc(node string, newSets func(changed func(setID string)) SetIndex) *Calc {
 	c := &Calc{
 		node: node, prefixes: []string{"cali"}, toHost: ToHostDrop,
+		cfg: Config{InterfacePrefixes: []string{"cali"}, EndpointToHost: ToHostDrop,
+			FailsafeInbound:  slices.Clone(config.DefaultFailsafeInbound),
+			FailsafeOutbound: slices.Clone(config.DefaultFailsafeOutbound)},
 		tiers: map[string]*v3.TierSpec{}, policies: map[string]*policy{}, profiles: map[string]*v3.ProfileSpec{},
 		locals:    map[string]*local{},
 		polChains: map[string]*rendered{}, profChains: map[string]*rendered{}, epChains: map[string]*rendered{},
@@ -115,11 +144,41 @@ func NewCalc(node string, newSets func(changed func(setID string)) SetIndex) *Ca
 	return c
 }
 
-// SetConfig sets the workload interface prefixes and what happens to
-// workload-to-host traffic.
-func (c *Calc) SetConfig(prefixes []string, toHost EndpointToHost) {
-	if !slices.Equal(prefixes, c.prefixes) || toHost != c.toHost {
-		c.prefixes, c.toHost = slices.Clone(prefixes), toHost
+// Config is the part of the agent's configuration that shapes the
+// ruleset.
+type Config struct {
+	// InterfacePrefixes name the workload interfaces.
+	InterfacePrefixes []string
+	// EndpointToHost: defaultEndpointToHostAction.
+	EndpointToHost EndpointToHost
+	// FailsafeInbound and FailsafeOutbound are the host ports that host
+	// endpoint policy never blocks: traffic to these destination ports
+	// arriving on (leaving by) a host endpoint is accepted before its
+	// policy, from (to) Net when it is set. NewCalc starts with
+	// upstream's defaults (config.DefaultFailsafeInbound/Outbound).
+	FailsafeInbound, FailsafeOutbound []config.ProtoPort
+}
+
+func (a *Config) equal(b *Config) bool {
+	return slices.Equal(a.InterfacePrefixes, b.InterfacePrefixes) && a.EndpointToHost == b.EndpointToHost &&
+		slices.Equal(a.FailsafeInbound, b.FailsafeInbound) && slices.Equal(a.FailsafeOutbound, b.FailsafeOutbound)
+}
+
+// ConfigFrom picks the policy configuration out of the agent's.
+func ConfigFrom(c *config.Config) Config {
+	return Config{
+		InterfacePrefixes: slices.Clone(c.InterfacePrefixes),
+		EndpointToHost:    EndpointToHost(c.DefaultEndpointToHostAction),
+		FailsafeInbound:   slices.Clone(c.FailsafeInbound),
+		FailsafeOutbound:  slices.Clone(c.FailsafeOutbound),
+	}
+}
+
+// SetConfig sets the configuration; a change re-renders the ruleset.
+func (c *Calc) SetConfig(cfg Config) {
+	if !cfg.equal(&c.cfg) {
+		c.cfg = cfg
+		c.prefixes, c.toHost = slices.Clone(cfg.InterfacePrefixes), cfg.EndpointToHost
 		c.allDirty = true
 		c.bases = nil
 	}
@@ -135,6 +194,19 @@ func (c *Calc) OnUpdates(updates []syncer.Update) bool {
 			continue
 		}
 		del := u.Type == syncer.UpdateDeleted
+		unreadable := "unreadable " + u.Key
+		if u.Invalid {
+			// A value that does not decode: deleting what it replaced
+			// could open traffic (a deny policy or a network set in a
+			// deny rule gone), so the last readable version stays in
+			// force. Only a local endpoint goes: its interface is then
+			// unknown and dropped, which fails closed.
+			if _, isLocal := c.locals[ns+"/"+name]; !(info.Kind == v3.KindWorkloadEndpoint && isLocal) {
+				c.Problems[unreadable] = "the value in the datastore cannot be read; the last readable version stays in force"
+				continue
+			}
+		}
+		delete(c.Problems, unreadable)
 		switch info.Kind {
 		case v3.KindTier:
 			t, ok := u.Value.(*v3.Tier)
@@ -151,7 +223,15 @@ func (c *Calc) OnUpdates(updates []syncer.Update) bool {
 				c.deletePolicy(id)
 			} else {
 				s := &p.Spec
-				c.setPolicy(newPolicy(id, info.Kind, "", name, s.Tier, s.Order, s.Selector, s.NamespaceSelector, s.ServiceAccountSelector, s.Types, s.Ingress, s.Egress))
+				pol := newPolicy(id, info.Kind, "", name, s.Tier, s.Order, s.Selector, s.NamespaceSelector, s.ServiceAccountSelector, s.Types, s.Ingress, s.Egress)
+				pol.applyOnForward = s.ApplyOnForward
+				switch {
+				case s.DoNotTrack:
+					pol.unsupported = "doNotTrack policies are not implemented: this policy is not enforced at all"
+				case s.PreDNAT:
+					pol.unsupported = "preDNAT policies are not implemented: this policy is not enforced at all"
+				}
+				c.setPolicy(pol)
 			}
 		case v3.KindNetworkPolicy:
 			p, ok := u.Value.(*v3.NetworkPolicy)
@@ -200,6 +280,9 @@ func (c *Calc) OnUpdates(updates []syncer.Update) bool {
 					c.deleteLocal(ns + "/" + name)
 				}
 			}
+		case v3.KindHostEndpoint:
+			h, ok := u.Value.(*v3.HostEndpoint)
+			c.onHostEndpoint(name, h, del || !ok)
 		case v3.KindNetworkSet, v3.KindGlobalNetworkSet:
 			id := "ns:" + ns + "/" + name
 			var labels map[string]string
@@ -297,10 +380,16 @@ func (c *Calc) setPolicy(p *policy) {
 	old := c.policies[p.id]
 	c.policies[p.id] = p
 	c.dirtyPols[p.id] = true
+	if p.unsupported != "" {
+		c.Problems[p.problemKey()] = p.unsupported
+	} else if old != nil && old.unsupported != "" {
+		delete(c.Problems, p.problemKey())
+	}
 	// Endpoint chains name policies by ID in tier and order: they change
 	// only when one of those, the directions or the matches change.
 	placed := old != nil && old.tier == p.tier && sameOrder(old.order, p.order) &&
-		old.doIngress == p.doIngress && old.doEgress == p.doEgress && (old.sel == nil) == (p.sel == nil)
+		old.doIngress == p.doIngress && old.doEgress == p.doEgress && (old.sel == nil) == (p.sel == nil) &&
+		old.applyOnForward == p.applyOnForward
 	for k, l := range c.locals {
 		was := l.matches[p.id]
 		now := c.applies(p, l)
@@ -320,9 +409,11 @@ func sameOrder(a, b *float64) bool {
 }
 
 func (c *Calc) deletePolicy(id string) {
-	if _, ok := c.policies[id]; !ok {
+	p, ok := c.policies[id]
+	if !ok {
 		return
 	}
+	delete(c.Problems, p.problemKey())
 	delete(c.policies, id)
 	c.dirtyPols[id] = true
 	for k, l := range c.locals {
@@ -336,7 +427,14 @@ func (c *Calc) deletePolicy(id string) {
 // applies: the policy's selector matches the endpoint's labels (own,
 // then its profiles'). A policy whose selector cannot be parsed applies
 // to every endpoint in its scope, and its chains drop: it fails closed.
+// A policy of a kind not implemented here (doNotTrack, preDNAT) applies
+// to nothing: upstream never applies those to workloads, and applying
+// them to host endpoints as normal policy could open what upstream
+// keeps closed (e.g. a preDNAT Allow in a tier that ends in Deny).
 func (c *Calc) applies(p *policy, l *local) bool {
+	if p.unsupported != "" {
+		return false
+	}
 	if p.sel == nil {
 		return p.namespace == "" || strings.HasPrefix(l.key, p.namespace+"/")
 	}
@@ -388,134 +486,11 @@ func (c *Calc) matchLocal(l *local) {
 }
 
 func (c *Calc) deleteLocal(key string) {
-	if _, ok := c.locals[key]; ok {
+	if l, ok := c.locals[key]; ok {
+		delete(c.Problems, l.problemKey())
 		delete(c.locals, key)
 		c.dirtyEPs[key] = true
 	}
-}
-
-// setNamer hands out set names while one chain is rendered and collects
-// which it used.
-type setNamer struct {
-	c    *Calc
-	used []string
-}
-
-func (n *setNamer) SetName(k SetKey, sel selector.Selector, family int) string {
-	sum := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%s\x00%d", k.Selector, k.NamedPort, k.Proto)))
-	kind := "s"
-	if k.NamedPort != "" {
-		kind = "np"
-	}
-	name := fmt.Sprintf("%s%d-%s", kind, family, strings.ToLower(base32.StdEncoding.EncodeToString(sum[:10])))
-	if _, ok := n.c.setDefs[name]; !ok {
-		n.c.setDefs[name] = setDef{key: k, family: family}
-		n.c.sets.AddSet(name, sel, k.NamedPort, k.Proto)
-	}
-	if !slices.Contains(n.used, name) {
-		n.used = append(n.used, name)
-	}
-	return name
-}
-
-// ref and unref count the rendered chains using each set; a set no chain
-// uses is dropped from the index.
-func (c *Calc) ref(names []string) {
-	for _, n := range names {
-		c.setRefs[n]++
-	}
-}
-
-func (c *Calc) unref(names []string) {
-	for _, n := range names {
-		if c.setRefs[n]--; c.setRefs[n] <= 0 {
-			delete(c.setRefs, n)
-			delete(c.setDefs, n)
-			delete(c.builtSets, n)
-			c.sets.RemoveSet(n)
-		}
-	}
-}
-
-// renderPolicy renders a policy's two chains. A rule that cannot be
-// enforced as written makes the whole policy drop everything (and is
-// reported): it never allows more than it says.
-func (c *Calc) renderPolicy(p *policy) *rendered {
-	n := &setNamer{c: c}
-	in := &nft.Chain{Name: polInPrefix + p.id}
-	out := &nft.Chain{Name: polOutPrefix + p.id}
-	err := p.selErr
-	if err == nil {
-		for _, d := range []struct {
-			chain *nft.Chain
-			rules []v3.Rule
-			dir   string
-		}{{in, p.ingress, "ingress"}, {out, p.egress, "egress"}} {
-			ctx := &ruleCtx{sets: n, namespace: p.namespace, comment: fmt.Sprintf("%s/%s:%s:", strings.ToLower(p.kind[:1]), p.id, d.dir[:2])}
-			for i := range d.rules {
-				rs, rerr := renderRule(ctx, fmt.Sprintf("spec.%s[%d]", d.dir, i), &d.rules[i], i)
-				if rerr != nil {
-					err = rerr
-					break
-				}
-				d.chain.Rules = append(d.chain.Rules, rs...)
-			}
-		}
-	}
-	key := fmt.Sprintf("%s %s", p.kind, strings.TrimPrefix(p.namespace+"/"+p.name, "/"))
-	if err != nil {
-		c.Problems[key] = err.Error()
-		deny := nft.Rule{Counter: true, Verdict: nft.Verdict{Kind: nft.VerdictDrop}, Comment: "invalid-policy"}
-		in.Rules, out.Rules = []nft.Rule{deny}, []nft.Rule{deny}
-		c.unrefLater(n.used)
-		n.used = nil
-	} else {
-		delete(c.Problems, key)
-	}
-	return &rendered{chains: []*nft.Chain{in, out}, sets: n.used}
-}
-
-// unrefLater drops sets registered by a render that was abandoned.
-func (c *Calc) unrefLater(names []string) {
-	for _, s := range names {
-		if c.setRefs[s] == 0 {
-			delete(c.setDefs, s)
-			delete(c.builtSets, s)
-			c.sets.RemoveSet(s)
-		}
-	}
-}
-
-func (c *Calc) renderProfile(name string, s *v3.ProfileSpec) *rendered {
-	n := &setNamer{c: c}
-	in := &nft.Chain{Name: profInPrefix + name}
-	out := &nft.Chain{Name: profOutPrefix + name}
-	var err error
-	for _, d := range []struct {
-		chain *nft.Chain
-		rules []v3.Rule
-		dir   string
-	}{{in, s.Ingress, "ingress"}, {out, s.Egress, "egress"}} {
-		ctx := &ruleCtx{sets: n, profile: true, comment: fmt.Sprintf("pr/%s:%s:", name, d.dir[:2])}
-		for i := range d.rules {
-			rs, rerr := renderRule(ctx, fmt.Sprintf("spec.%s[%d]", d.dir, i), &d.rules[i], i)
-			if rerr != nil {
-				err = rerr
-				break
-			}
-			d.chain.Rules = append(d.chain.Rules, rs...)
-		}
-	}
-	if err != nil {
-		c.Problems["Profile "+name] = err.Error()
-		deny := nft.Rule{Counter: true, Verdict: nft.Verdict{Kind: nft.VerdictDrop}, Comment: "invalid-profile"}
-		in.Rules, out.Rules = []nft.Rule{deny}, []nft.Rule{deny}
-		c.unrefLater(n.used)
-		n.used = nil
-	} else {
-		delete(c.Problems, "Profile "+name)
-	}
-	return &rendered{chains: []*nft.Chain{in, out}, sets: n.used}
 }
 
 // tierOrder sorts tiers: existing tiers by order (unset last), then
@@ -559,9 +534,20 @@ func policyLess(a, b *policy) int {
 // resolve is one local endpoint's tiers per direction.
 func (c *Calc) resolve(l *local) *Endpoint {
 	e := &Endpoint{Iface: l.iface, Addrs: l.addrs, AllowSpoofed: l.spoofed, MAC: l.mac}
+	e.Ingress, e.Egress = c.tiersOf(l, nil)
+	e.Profiles = c.profilesOf(l)
+	return e
+}
+
+// tiersOf sorts the policies that apply to l (those keep accepts, when
+// keep is not nil) into tiers, per direction. A policy whose selector
+// could not be parsed sits in both directions.
+func (c *Calc) tiersOf(l *local, keep func(*policy) bool) (ingress, egress []TierRef) {
 	var pols []*policy
 	for id := range l.matches {
-		pols = append(pols, c.policies[id])
+		if p := c.policies[id]; keep == nil || keep(p) {
+			pols = append(pols, p)
+		}
 	}
 	slices.SortFunc(pols, func(a, b *policy) int {
 		if a.tier != b.tier {
@@ -582,215 +568,22 @@ func (c *Calc) resolve(l *local) *Endpoint {
 	}
 	for _, p := range pols {
 		if p.doIngress || p.sel == nil {
-			e.Ingress = add(e.Ingress, p)
+			ingress = add(ingress, p)
 		}
 		if p.doEgress || p.sel == nil {
-			e.Egress = add(e.Egress, p)
+			egress = add(egress, p)
 		}
 	}
+	return ingress, egress
+}
+
+// profilesOf: the endpoint's profiles that exist, in order.
+func (c *Calc) profilesOf(l *local) []string {
+	var out []string
 	for _, p := range l.profiles {
 		if _, ok := c.profiles[p]; ok || p == v3.DefaultAllowProfileName {
-			e.Profiles = append(e.Profiles, p)
+			out = append(out, p)
 		}
-	}
-	return e
-}
-
-// Ruleset brings the rendered chains up to date and returns the whole
-// desired table. Chains that did not change are the same pointers as in
-// the previous result.
-func (c *Calc) Ruleset() *nft.Ruleset {
-	if c.allDirty {
-		for k := range c.locals {
-			c.dirtyEPs[k] = true
-		}
-		for id := range c.polChains {
-			c.dirtyPols[id] = true
-		}
-		for id := range c.profChains {
-			c.dirtyProfs[id] = true
-		}
-		c.allDirty = false
-	}
-	// Which policies and profiles local endpoints use; owners of an
-	// interface name (the first key wins a clash, as it must be one).
-	usedPols, usedProfs := map[string]bool{}, map[string]bool{}
-	ifaceOwner := map[string]string{}
-	keys := make([]string, 0, len(c.locals))
-	for k := range c.locals {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		l := c.locals[k]
-		if l.iface == "" || !c.managed(l.iface) {
-			continue
-		}
-		if _, taken := ifaceOwner[l.iface]; taken {
-			c.Problems["WorkloadEndpoint "+k] = fmt.Sprintf("interface %s is claimed by %s too; its policy applies", l.iface, ifaceOwner[l.iface])
-			continue
-		}
-		delete(c.Problems, "WorkloadEndpoint "+k)
-		ifaceOwner[l.iface] = k
-		for id := range l.matches {
-			usedPols[id] = true
-		}
-		for _, p := range l.profiles {
-			usedProfs[p] = true
-		}
-	}
-	// Policies and profiles: render the new and changed, drop the unused.
-	for id, r := range c.polChains {
-		if !usedPols[id] || c.dirtyPols[id] {
-			c.unref(r.sets)
-			delete(c.polChains, id)
-		}
-	}
-	for id := range usedPols {
-		if _, ok := c.polChains[id]; !ok {
-			r := c.renderPolicy(c.policies[id])
-			c.ref(r.sets)
-			c.polChains[id] = r
-		}
-	}
-	clear(c.dirtyPols)
-	for name, r := range c.profChains {
-		if !usedProfs[name] || c.dirtyProfs[name] {
-			c.unref(r.sets)
-			delete(c.profChains, name)
-		}
-	}
-	for name := range usedProfs {
-		if _, ok := c.profChains[name]; ok {
-			continue
-		}
-		spec := c.profiles[name]
-		if name == v3.DefaultAllowProfileName {
-			spec = &v3.DefaultAllowProfile().Spec
-		}
-		if spec == nil {
-			continue
-		}
-		r := c.renderProfile(name, spec)
-		c.ref(r.sets)
-		c.profChains[name] = r
-	}
-	clear(c.dirtyProfs)
-	// Endpoint chains.
-	for k := range c.epChains {
-		if _, ok := c.locals[k]; !ok || ifaceOwner[c.locals[k].iface] != k {
-			delete(c.epChains, k)
-		}
-	}
-	for k := range c.dirtyEPs {
-		if l, ok := c.locals[k]; ok && ifaceOwner[l.iface] == k {
-			from, to := endpointChains(c.resolve(l))
-			c.epChains[k] = &rendered{chains: []*nft.Chain{from, to}}
-		}
-	}
-	clear(c.dirtyEPs)
-
-	rs := &nft.Ruleset{Table: TableName, Chains: map[string]*nft.Chain{}, Sets: map[string]*nft.Set{}, Maps: map[string]*nft.Map{}}
-	if c.bases == nil {
-		c.bases = baseChains(c.prefixes, c.toHost)
-	}
-	for _, ch := range c.bases {
-		rs.Chains[ch.Name] = ch
-	}
-	from := &nft.Map{Name: mapFromWL, Type: nft.TypeIfname, Elements: map[string]nft.Verdict{}}
-	to := &nft.Map{Name: mapToWL, Type: nft.TypeIfname, Elements: map[string]nft.Verdict{}}
-	rs.Maps[from.Name], rs.Maps[to.Name] = from, to
-	for iface, k := range ifaceOwner {
-		r := c.epChains[k]
-		for _, ch := range r.chains {
-			rs.Chains[ch.Name] = ch
-		}
-		from.Elements[iface] = nft.Verdict{Kind: nft.VerdictJump, Chain: fromWLPrefix + iface}
-		to.Elements[iface] = nft.Verdict{Kind: nft.VerdictJump, Chain: toWLPrefix + iface}
-	}
-	for _, rr := range []map[string]*rendered{c.polChains, c.profChains} {
-		for _, r := range rr {
-			for _, ch := range r.chains {
-				rs.Chains[ch.Name] = ch
-			}
-		}
-	}
-	for name, d := range c.setDefs {
-		s, ok := c.builtSets[name]
-		if !ok {
-			s = c.buildSet(name, d)
-			c.builtSets[name] = s
-		}
-		rs.Sets[name] = s
-	}
-	for name := range c.builtSets {
-		if _, ok := c.setDefs[name]; !ok {
-			delete(c.builtSets, name)
-		}
-	}
-	return rs
-}
-
-func (c *Calc) managed(iface string) bool {
-	for _, p := range c.prefixes {
-		if strings.HasPrefix(iface, p) {
-			return true
-		}
-	}
-	return false
-}
-
-// buildSet turns a set's members into nftables elements of one family.
-// Address sets are interval sets (network sets hold CIDRs), and an
-// interval set may not hold overlapping elements: a prefix inside
-// another member is left out.
-func (c *Calc) buildSet(name string, d setDef) *nft.Set {
-	s := &nft.Set{Name: name}
-	named := d.key.NamedPort != ""
-	switch {
-	case named && d.family == 4:
-		s.Type = nft.TypeIPv4AddrProtoPort
-	case named:
-		s.Type = nft.TypeIPv6AddrProtoPort
-	case d.family == 4:
-		s.Type, s.Interval = nft.TypeIPv4Addr, true
-	default:
-		s.Type, s.Interval = nft.TypeIPv6Addr, true
-	}
-	var prefixes []netip.Prefix
-	for _, m := range c.sets.Members(name) {
-		if (d.family == 4) != m.Prefix.Addr().Is4() {
-			continue
-		}
-		if named {
-			if m.Prefix.IsSingleIP() {
-				s.Elements = append(s.Elements, nft.Element{Prefix: m.Prefix, Proto: m.Proto, Ports: nft.PortRange{Lo: m.Port, Hi: m.Port}})
-			}
-			continue
-		}
-		prefixes = append(prefixes, m.Prefix)
-	}
-	for _, p := range disjoint(prefixes) {
-		s.Elements = append(s.Elements, nft.Element{Prefix: p})
-	}
-	return s
-}
-
-// disjoint drops the prefixes contained in another one (prefixes either
-// nest or do not overlap).
-func disjoint(ps []netip.Prefix) []netip.Prefix {
-	slices.SortFunc(ps, func(a, b netip.Prefix) int {
-		if c := a.Addr().Compare(b.Addr()); c != 0 {
-			return c
-		}
-		return a.Bits() - b.Bits()
-	})
-	out := ps[:0]
-	for _, p := range ps {
-		if n := len(out); n > 0 && out[n-1].Bits() <= p.Bits() && out[n-1].Contains(p.Addr()) {
-			continue
-		}
-		out = append(out, p)
 	}
 	return out
 }

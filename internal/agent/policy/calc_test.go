@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -17,35 +18,56 @@ import (
 var rulesetOpts = cmp.Options{cmpopts.EquateEmpty(), cmpopts.EquateComparable(netip.Prefix{})}
 
 // TestIncrementalMatchesFresh: after every update of a random sequence
-// (adds, edits, deletes of policies, tiers, profiles, endpoints and
-// network sets, in random order), the incrementally kept ruleset equals
-// the one a fresh Calc computes from the surviving resources.
+// (adds, edits, deletes of policies, tiers, profiles, workload and host
+// endpoints and network sets, in random order, and configuration
+// changes), the incrementally kept ruleset equals the one a fresh Calc
+// computes from the surviving resources and the current configuration.
 func TestIncrementalMatchesFresh(t *testing.T) {
 	var pool []syncer.Update
 	pool = append(pool, decodeAll(t, world)...)
 	for _, tc := range truthTable {
 		pool = append(pool, decodeAll(t, tc.extra)...)
 	}
+	for _, tc := range hostTable {
+		pool = append(pool, decodeAll(t, tc.extra)...)
+	}
+	configs := []Config{NewCalc("host1", nil).cfg}
+	for _, tc := range hostTable {
+		if tc.cfg != nil {
+			cfg := configs[0]
+			tc.cfg(&cfg)
+			configs = append(configs, cfg)
+		}
+	}
 	for seed := range uint64(8) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			t.Parallel()
 			rng := rand.New(rand.NewPCG(seed, 1))
 			inc := NewCalc("host1", nil)
 			live := map[string]syncer.Update{}
-			for step := range 100 {
+			cfg := configs[0]
+			for step := range 150 {
 				u := pool[rng.IntN(len(pool))]
-				if _, ok := live[u.Key]; ok && rng.IntN(3) == 0 {
-					u = syncer.Update{Type: syncer.UpdateDeleted, Key: u.Key}
-					delete(live, u.Key)
+				if rng.IntN(10) == 0 {
+					cfg = configs[rng.IntN(len(configs))]
+					inc.SetConfig(cfg)
+					u = syncer.Update{Key: fmt.Sprintf("(config %+v)", cfg)}
 				} else {
-					live[u.Key] = u
+					if _, ok := live[u.Key]; ok && rng.IntN(3) == 0 {
+						u = syncer.Update{Type: syncer.UpdateDeleted, Key: u.Key}
+						delete(live, u.Key)
+					} else {
+						live[u.Key] = u
+					}
+					inc.OnUpdates([]syncer.Update{u})
 				}
-				inc.OnUpdates([]syncer.Update{u})
-				if rng.IntN(4) == 0 && step != 99 {
+				if rng.IntN(4) == 0 && step != 149 {
 					continue // let changes pile up between reads
 				}
 				got := inc.Ruleset()
 				// The reference: a fresh Calc over the scanning index.
 				fresh := NewCalc("host1", func(changed func(string)) SetIndex { return NewScanIndex(changed) })
+				fresh.SetConfig(cfg)
 				var all []syncer.Update
 				for _, v := range live {
 					all = append(all, v)
@@ -59,9 +81,25 @@ func TestIncrementalMatchesFresh(t *testing.T) {
 				if len(inc.setDefs) != len(fresh.setDefs) {
 					t.Fatalf("step %d: %d sets kept, fresh has %d", step, len(inc.setDefs), len(fresh.setDefs))
 				}
+				if diff := cmp.Diff(endpointProblems(fresh), endpointProblems(inc)); diff != "" {
+					t.Fatalf("step %d (%s %s): endpoint problems differ (-fresh +incremental):\n%s", step, u.Type, u.Key, diff)
+				}
 			}
 		})
 	}
+}
+
+// endpointProblems are the problems reported for endpoints, which
+// reflect the current state only. (A policy's render problem stays
+// until the policy changes, even once no endpoint uses it.)
+func endpointProblems(c *Calc) map[string]string {
+	out := map[string]string{}
+	for k, v := range c.Problems {
+		if strings.HasPrefix(k, "HostEndpoint ") || strings.HasPrefix(k, "WorkloadEndpoint ") {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // TestUnchangedChainsKeepTheirIdentity: an edit re-renders only what it
@@ -123,6 +161,18 @@ func TestPolicySelectorRewrites(t *testing.T) {
 	}
 }
 
+// truthCase is the truth table's case with the name given.
+func truthCase(t *testing.T, name string) truthCaseT {
+	t.Helper()
+	for _, tc := range truthTable {
+		if tc.name == name {
+			return tc
+		}
+	}
+	t.Fatalf("no truth table case %q", name)
+	return truthCaseT{}
+}
+
 // TestDisjoint: an interval set never gets overlapping elements.
 func TestDisjoint(t *testing.T) {
 	c := NewCalc("host1", nil)
@@ -132,7 +182,7 @@ kind: GlobalNetworkSet
 apiVersion: projectcalico.org/v3
 metadata: {name: wide, labels: {external: partner}}
 spec: {nets: [192.0.0.0/16, 192.0.2.0/24, 10.0.0.0/8]}
-`+"\n---\n"+truthTable[6].extra))
+`+"\n---\n"+truthCase(t, "network set by selector").extra))
 	rs := c.Ruleset()
 	var found bool
 	for _, s := range rs.Sets {
@@ -151,5 +201,44 @@ spec: {nets: [192.0.0.0/16, 192.0.2.0/24, 10.0.0.0/8]}
 	}
 	if !found {
 		t.Fatal("no IPv4 set rendered")
+	}
+}
+
+// TestUnreadableKeepsLastVersion: a value that no longer decodes leaves
+// the last readable version in force (deleting a deny policy or a
+// network set would open traffic), except for a local endpoint, which
+// goes (its interface is then dropped).
+func TestUnreadableKeepsLastVersion(t *testing.T) {
+	c := NewCalc("host1", nil)
+	world := decodeAll(t, world+"\n---\n"+truthCase(t, "nets and notNets with a global policy").extra)
+	c.OnUpdates(world)
+	before := nft.Render(c.Ruleset())
+	var policyKey, localKey string
+	for _, u := range world {
+		switch {
+		case policyKey == "" && strings.Contains(u.Key, "/globalnetworkpolicies/"):
+			policyKey = u.Key
+		case localKey == "" && strings.Contains(u.Key, "/workloadendpoints/") && strings.Contains(u.Key, "host1"):
+			localKey = u.Key
+		}
+	}
+	if policyKey == "" || localKey == "" {
+		t.Fatalf("the world has no global policy or local endpoint (%q, %q)", policyKey, localKey)
+	}
+	c.OnUpdates([]syncer.Update{{Type: syncer.UpdateDeleted, Key: policyKey, Invalid: true}})
+	if after := nft.Render(c.Ruleset()); after != before {
+		t.Errorf("an unreadable policy changed the ruleset:\n%s", after)
+	}
+	if _, ok := c.Problems["unreadable "+policyKey]; !ok {
+		t.Errorf("no problem reported: %v", c.Problems)
+	}
+	c.OnUpdates([]syncer.Update{{Type: syncer.UpdateDeleted, Key: localKey, Invalid: true}})
+	if after := nft.Render(c.Ruleset()); after == before {
+		t.Error("an unreadable local endpoint kept its chains")
+	}
+	// A readable delete clears the problem.
+	c.OnUpdates([]syncer.Update{{Type: syncer.UpdateDeleted, Key: policyKey}})
+	if p, ok := c.Problems["unreadable "+policyKey]; ok {
+		t.Errorf("problem left after a delete: %s", p)
 	}
 }

@@ -25,7 +25,10 @@ const (
 
 // EndpointToHost is what happens to traffic from a workload to its host
 // once the workload's egress policy allowed it
-// (defaultEndpointToHostAction).
+// (defaultEndpointToHostAction): Drop and Accept decide it whatever host
+// endpoints there are; Return hands it to host endpoint policy, which
+// for a workload interface is the "*" endpoint's (accepted when there
+// is none).
 type EndpointToHost string
 
 const (
@@ -58,8 +61,11 @@ type Endpoint struct {
 }
 
 // baseChains are the hooks: conntrack first, then the workload
-// dispatch. Traffic that concerns no workload interface is left alone.
-func baseChains(prefixes []string, toHost EndpointToHost) []*nft.Chain {
+// dispatch, then (when there are host endpoints) the host endpoint
+// dispatch and the output chain (see hostBaseRules). Traffic that
+// concerns neither a workload interface nor a host endpoint is left
+// alone.
+func baseChains(prefixes []string, toHost EndpointToHost, hd hostDispatch) []*nft.Chain {
 	estab := nft.Rule{
 		Match:   []nft.Match{{Kind: nft.MatchCTState, Num: nft.CTEstablished | nft.CTRelated}},
 		Verdict: nft.Verdict{Kind: nft.VerdictAccept},
@@ -109,14 +115,21 @@ func baseChains(prefixes []string, toHost EndpointToHost) []*nft.Chain {
 		case ToHostAccept:
 			r.Verdict = nft.Verdict{Kind: nft.VerdictAccept}
 		case ToHostReturn:
-			// Host endpoint policy (when there is any) decides.
+			// Host endpoint policy decides: the "*" endpoint's, when
+			// there is one (hostBaseRules); otherwise it is accepted.
 			continue
 		default:
 			r.Verdict = nft.Verdict{Kind: nft.VerdictDrop}
 		}
 		in.Rules = append(in.Rules, r)
 	}
-	return []*nft.Chain{fwd, in}
+	if !hd.any {
+		return []*nft.Chain{fwd, in}
+	}
+	hin, hfwd, out := hostBaseRules(prefixes, hd, estab)
+	in.Rules = append(in.Rules, hin...)
+	fwd.Rules = append(fwd.Rules, hfwd...)
+	return []*nft.Chain{fwd, in, out}
 }
 
 func ifaceDir(k nft.MatchKind) string {

@@ -249,7 +249,9 @@ func families(path string, r *v3.Rule, src, dst *side) ([]int, error) {
 	}
 	dependent := r.IPVersion != nil || r.ICMP != nil || r.NotICMP != nil
 	for _, s := range []*side{src, dst} {
-		for _, set := range [][]netip.Prefix{s.nets} {
+		// As upstream: a nets or notNets list with none of a family's
+		// CIDRs keeps the rule out of that family altogether.
+		for _, set := range [][]netip.Prefix{s.nets, s.notNets} {
 			if len(set) == 0 {
 				continue
 			}

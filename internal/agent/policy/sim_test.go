@@ -28,8 +28,18 @@ type packet struct {
 // drop ends everything), and reports whether it gets through. It is the
 // unit tests' model of nftables; the privileged tests check the same
 // truth table with real packets.
+//
+// As in the kernel, a packet on input has no output interface, one on
+// output no input interface (iifname and oifname are then ""), and a
+// forwarded one has both.
 func simulate(t *testing.T, rs *nft.Ruleset, hook string, p packet) bool {
 	t.Helper()
+	switch {
+	case hook == "input" && (p.iif == "" || p.oif != ""),
+		hook == "output" && (p.oif == "" || p.iif != ""),
+		hook == "forward" && (p.iif == "" || p.oif == ""):
+		t.Fatalf("simulator: a packet on %s with iif %q and oif %q cannot be", hook, p.iif, p.oif)
+	}
 	if p.ct == 0 {
 		p.ct = nft.CTNew
 	}

@@ -159,13 +159,16 @@ const (
 	icmp6 = 58
 )
 
-// TruthTable is shared with the lab test (test/e2e) in spirit: the same
-// cases, there with real packets.
-var truthTable = []struct {
+// truthCaseT is one case of the truth table.
+type truthCaseT struct {
 	name  string
 	extra string // resources on top of the world
 	flows []flow
-}{
+}
+
+// TruthTable is shared with the lab test (test/e2e) in spirit: the same
+// cases, there with real packets.
+var truthTable = []truthCaseT{
 	{
 		name:  "no policy: the namespace profile allows",
 		flows: []flow{{from: fe, to: web, proto: tcp, dport: 80, want: true}, {from: remoteFE, to: db, proto: udp, dport: 53, want: true}},
@@ -246,6 +249,24 @@ spec:
 			{from: fe, to: db, proto: tcp, dport: 5432, want: false},
 			{from: remoteFE, to: db, proto: tcp, dport: 5432, want: true},
 			// IPv6 has no net in the rule: denied.
+			{from: web6, to: db6, proto: tcp, dport: 5432, want: false},
+		},
+	},
+	{
+		name: "notNets of one family keep the rule out of the other",
+		extra: `
+kind: GlobalNetworkPolicy
+apiVersion: projectcalico.org/v3
+metadata: {name: notnets-v4}
+spec:
+  selector: app == 'db'
+  ingress:
+  - {action: Allow, source: {notNets: [10.65.1.3/32]}}
+`,
+		flows: []flow{
+			{from: web, to: db, proto: tcp, dport: 5432, want: true},
+			{from: fe, to: db, proto: tcp, dport: 5432, want: false},
+			// As upstream: only IPv4 CIDRs, so no IPv6 rule at all.
 			{from: web6, to: db6, proto: tcp, dport: 5432, want: false},
 		},
 	},

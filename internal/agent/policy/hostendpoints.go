@@ -1,0 +1,149 @@
+package policy
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+
+	v3 "github.com/gocalico/calico/api/v3"
+	"github.com/gocalico/calico/internal/agent/nft"
+)
+
+// Host endpoints, as upstream Felix's iptables/nftables dataplanes treat
+// them (CALICO-V3-WIRE.md §5.7, §5.8):
+//
+//   - A HostEndpoint whose spec.node is this node and whose
+//     interfaceName names a host interface, or is "*" for all of them,
+//     puts policy on traffic to the host arriving by that interface
+//     (input) and from the host leaving by it (output): established
+//     and related traffic first, then the failsafe ports (and IPv6
+//     router and neighbour discovery, see hostEndpointChains), then the
+//     same tiers, profiles and default deny as a workload. Interfaces no
+//     host endpoint names are not policed, and neither is lo, even by
+//     "*". A named endpoint wins over "*" for its interface.
+//   - Every HostEndpoint, local or not, is a member of the IP sets of
+//     the selectors that match it, with its expectedIPs as addresses and
+//     its profiles as parents, as a network set is.
+//   - Traffic between the host and its own workloads is not host
+//     endpoint policy's business: a workload's traffic to the host is
+//     decided by its egress policy and defaultEndpointToHostAction, the
+//     host's to a workload is not policed. The exception is
+//     defaultEndpointToHostAction Return, which hands the workload's
+//     traffic on to host endpoint policy: to the "*" endpoint's, when
+//     there is one (no named endpoint can be a workload interface).
+//   - Forwarded traffic arriving or leaving by a host endpoint is
+//     checked against the GlobalNetworkPolicies with applyOnForward
+//     that select it, without profiles and without failsafes; with no
+//     such policy in that direction it is allowed. (The workload
+//     endpoint's own policy still applies, separately.) applyOnForward
+//     policies apply as normal policy too.
+//
+// Not implemented, and reported in Problems:
+//
+//   - Host endpoints without interfaceName (matched by expectedIPs
+//     alone): they are members of IP sets, but their policy is not
+//     enforced.
+//   - doNotTrack and preDNAT policies: they are not applied at all,
+//     neither as normal policy nor in a raw or prerouting stage (see
+//     Calc.applies).
+//
+// Also left out: upstream's allowance of IPIP and VXLAN traffic from
+// other Calico hosts ahead of host endpoint policy; with a "*" endpoint
+// whose policy does not allow it, overlay traffic is dropped.
+
+// onHostEndpoint folds in one HostEndpoint update (h nil: deleted).
+func (c *Calc) onHostEndpoint(name string, h *v3.HostEndpoint, del bool) {
+	id, key := "hep:"+name, "/"+name
+	if del || h == nil {
+		c.sets.DeleteItem(id)
+		c.deleteLocal(key)
+		return
+	}
+	var ports []NamedPort
+	for _, p := range h.Spec.Ports {
+		if n, ok := p.Protocol.Number(); ok && p.Name != "" {
+			ports = append(ports, NamedPort{Name: p.Name, Proto: n, Port: p.Port})
+		}
+	}
+	labels := maps.Clone(h.Metadata.Labels)
+	addrs := parsePrefixes(h.Spec.ExpectedIPs)
+	c.sets.UpdateItem(id, labels, h.Spec.Profiles, addrs, ports)
+	if h.Spec.Node != c.node {
+		c.deleteLocal(key)
+		return
+	}
+	l := &local{key: key, host: true, iface: h.Spec.InterfaceName, labels: labels,
+		profiles: slices.Clone(h.Spec.Profiles), addrs: addrs, matches: map[string]bool{}}
+	c.locals[key] = l
+	c.matchLocal(l)
+	c.dirtyEPs[key] = true
+}
+
+// hostOwners picks the local host endpoint that polices each interface
+// ("*": all the others), from keys (sorted; the first wins a clash), and
+// reports those that cannot be enforced.
+func (c *Calc) hostOwners(keys []string) map[string]string {
+	owners := map[string]string{}
+	for _, k := range keys {
+		l := c.locals[k]
+		if !l.host {
+			continue
+		}
+		var problem string
+		switch {
+		case l.iface == "":
+			problem = "spec.interfaceName is empty: host endpoints matched by expectedIPs alone are not supported, " +
+				"so this endpoint's policy is not enforced (its expectedIPs still count in selectors); set interfaceName, or \"*\" for all interfaces"
+		case l.iface == "lo":
+			problem = `spec.interfaceName "lo": loopback traffic is never policed; this endpoint's policy is not enforced`
+		case c.managed(l.iface):
+			problem = fmt.Sprintf("spec.interfaceName %q is a workload interface (interface prefixes %v): host endpoint policy does not apply to it",
+				l.iface, c.prefixes)
+		case owners[l.iface] != "":
+			problem = fmt.Sprintf("interface %s is claimed by host endpoint %s too; its policy applies",
+				l.iface, owners[l.iface][1:])
+		}
+		if problem != "" {
+			c.Problems[l.problemKey()] = problem
+			continue
+		}
+		delete(c.Problems, l.problemKey())
+		owners[l.iface] = k
+	}
+	return owners
+}
+
+// resolveHost is one local host endpoint's policy: tiers for traffic to
+// and from the host, the applyOnForward ones for forwarded traffic, and
+// the profiles.
+func (c *Calc) resolveHost(l *local) *HostEndpoint {
+	e := &HostEndpoint{Iface: l.iface}
+	e.Ingress, e.Egress = c.tiersOf(l, nil)
+	e.ForwardIngress, e.ForwardEgress = c.tiersOf(l, func(p *policy) bool { return p.applyOnForward })
+	e.Profiles = c.profilesOf(l)
+	return e
+}
+
+// addHostEndpoints adds the host endpoints' chains and dispatch maps
+// (the "*" endpoint's chains are reached by a rule of the base chains,
+// not by the maps).
+func (c *Calc) addHostEndpoints(rs *nft.Ruleset, owners map[string]string) {
+	dispatch := map[string]string{ // map -> chain prefix
+		mapFromHost: fromHostPrefix, mapToHost: toHostPrefix,
+		mapFwdFromHost: fwdFromHostPrefix, mapFwdToHost: fwdToHostPrefix,
+	}
+	for name := range dispatch {
+		rs.Maps[name] = &nft.Map{Name: name, Type: nft.TypeIfname, Elements: map[string]nft.Verdict{}}
+	}
+	for iface, k := range owners {
+		for _, ch := range c.epChains[k].chains {
+			rs.Chains[ch.Name] = ch
+		}
+		if iface == ifaceAll {
+			continue
+		}
+		for name, prefix := range dispatch {
+			rs.Maps[name].Elements[iface] = nft.Verdict{Kind: nft.VerdictJump, Chain: prefix + iface}
+		}
+	}
+}

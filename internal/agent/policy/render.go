@@ -1,0 +1,137 @@
+package policy
+
+import (
+	"crypto/sha256"
+	"encoding/base32"
+	"fmt"
+	"slices"
+	"strings"
+
+	v3 "github.com/gocalico/calico/api/v3"
+	"github.com/gocalico/calico/internal/agent/nft"
+	"github.com/gocalico/calico/internal/selector"
+)
+
+// setNamer hands out set names while one chain is rendered and collects
+// which it used.
+type setNamer struct {
+	c    *Calc
+	used []string
+}
+
+func (n *setNamer) SetName(k SetKey, sel selector.Selector, family int) string {
+	sum := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%s\x00%d", k.Selector, k.NamedPort, k.Proto)))
+	kind := "s"
+	if k.NamedPort != "" {
+		kind = "np"
+	}
+	name := fmt.Sprintf("%s%d-%s", kind, family, strings.ToLower(base32.StdEncoding.EncodeToString(sum[:10])))
+	if _, ok := n.c.setDefs[name]; !ok {
+		n.c.setDefs[name] = setDef{key: k, family: family}
+		n.c.sets.AddSet(name, sel, k.NamedPort, k.Proto)
+	}
+	if !slices.Contains(n.used, name) {
+		n.used = append(n.used, name)
+	}
+	return name
+}
+
+// ref and unref count the rendered chains using each set; a set no chain
+// uses is dropped from the index.
+func (c *Calc) ref(names []string) {
+	for _, n := range names {
+		c.setRefs[n]++
+	}
+}
+
+func (c *Calc) unref(names []string) {
+	for _, n := range names {
+		if c.setRefs[n]--; c.setRefs[n] <= 0 {
+			delete(c.setRefs, n)
+			delete(c.setDefs, n)
+			delete(c.builtSets, n)
+			c.sets.RemoveSet(n)
+		}
+	}
+}
+
+// renderPolicy renders a policy's two chains. A rule that cannot be
+// enforced as written makes the whole policy drop everything (and is
+// reported): it never allows more than it says.
+func (c *Calc) renderPolicy(p *policy) *rendered {
+	n := &setNamer{c: c}
+	in := &nft.Chain{Name: polInPrefix + p.id}
+	out := &nft.Chain{Name: polOutPrefix + p.id}
+	err := p.selErr
+	if err == nil {
+		for _, d := range []struct {
+			chain *nft.Chain
+			rules []v3.Rule
+			dir   string
+		}{{in, p.ingress, "ingress"}, {out, p.egress, "egress"}} {
+			ctx := &ruleCtx{sets: n, namespace: p.namespace, comment: fmt.Sprintf("%s/%s:%s:", strings.ToLower(p.kind[:1]), p.id, d.dir[:2])}
+			for i := range d.rules {
+				rs, rerr := renderRule(ctx, fmt.Sprintf("spec.%s[%d]", d.dir, i), &d.rules[i], i)
+				if rerr != nil {
+					err = rerr
+					break
+				}
+				d.chain.Rules = append(d.chain.Rules, rs...)
+			}
+		}
+	}
+	key := p.problemKey()
+	if err != nil {
+		c.Problems[key] = err.Error()
+		deny := nft.Rule{Counter: true, Verdict: nft.Verdict{Kind: nft.VerdictDrop}, Comment: "invalid-policy"}
+		in.Rules, out.Rules = []nft.Rule{deny}, []nft.Rule{deny}
+		c.unrefLater(n.used)
+		n.used = nil
+	} else {
+		delete(c.Problems, key)
+	}
+	return &rendered{chains: []*nft.Chain{in, out}, sets: n.used}
+}
+
+// unrefLater drops sets registered by a render that was abandoned.
+func (c *Calc) unrefLater(names []string) {
+	for _, s := range names {
+		if c.setRefs[s] == 0 {
+			delete(c.setDefs, s)
+			delete(c.builtSets, s)
+			c.sets.RemoveSet(s)
+		}
+	}
+}
+
+func (c *Calc) renderProfile(name string, s *v3.ProfileSpec) *rendered {
+	n := &setNamer{c: c}
+	in := &nft.Chain{Name: profInPrefix + name}
+	out := &nft.Chain{Name: profOutPrefix + name}
+	var err error
+	for _, d := range []struct {
+		chain *nft.Chain
+		rules []v3.Rule
+		dir   string
+	}{{in, s.Ingress, "ingress"}, {out, s.Egress, "egress"}} {
+		ctx := &ruleCtx{sets: n, profile: true, comment: fmt.Sprintf("pr/%s:%s:", name, d.dir[:2])}
+		for i := range d.rules {
+			rs, rerr := renderRule(ctx, fmt.Sprintf("spec.%s[%d]", d.dir, i), &d.rules[i], i)
+			if rerr != nil {
+				err = rerr
+				break
+			}
+			d.chain.Rules = append(d.chain.Rules, rs...)
+		}
+	}
+	if err != nil {
+		c.Problems["Profile "+name] = err.Error()
+		deny := nft.Rule{Counter: true, Verdict: nft.Verdict{Kind: nft.VerdictDrop}, Comment: "invalid-profile"}
+		in.Rules, out.Rules = []nft.Rule{deny}, []nft.Rule{deny}
+		c.unrefLater(n.used)
+		n.used = nil
+	} else {
+		delete(c.Problems, "Profile "+name)
+	}
+	return &rendered{chains: []*nft.Chain{in, out}, sets: n.used}
+}
