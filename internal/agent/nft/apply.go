@@ -25,17 +25,25 @@ type Applier struct {
 	nsFd  int
 
 	mu sync.Mutex
-	// record is what the kernel holds as far as the applier knows; nil
-	// means unknown (start, Resync, a failed Apply): the next Apply reads
-	// the table back first.
-	record *state
+	// model is the last ruleset built, object by object.
+	model *model
+	// synced: the kernel's table is known to hold the model, so that an
+	// Apply need only look at what changed. It is false at the start and
+	// after Resync, Delete or a failed Apply: the next Apply then compares
+	// the whole table with kernel, what the kernel is known to hold, or
+	// when that is nil (always but after Delete), with the table read
+	// back.
+	synced bool
+	kernel *state
 	stats  Stats
-	cache  *buildCache
 	closed bool
 
-	// Seams for tests: where batches go and where reads come from.
+	// Seams for tests: where batches go, where reads come from, and
+	// what carries out a plan (execute, unless a test models the kernel
+	// at the level of ops).
 	tr   transport
 	read func() (*state, error)
+	exec func(ctx context.Context, ops []op, want *desired) (msgs int, err error)
 }
 
 // Stats counts the applier's work, for tests and benchmarks.
@@ -62,7 +70,7 @@ func NewApplier(table string, log *slog.Logger, opts ...Option) (*Applier, error
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	a := &Applier{table: table, log: log.With("table", table), cache: newBuildCache()}
+	a := &Applier{table: table, log: log.With("table", table), model: newModel()}
 	for _, o := range opts {
 		o(a)
 	}
@@ -74,6 +82,7 @@ func NewApplier(table string, log *slog.Logger, opts ...Option) (*Applier, error
 		a.nsFd = fd
 	}
 	a.tr = &nlTransport{nsFd: a.nsFd, timeout: time.Minute}
+	a.exec = a.execute
 	a.read = func() (st *state, err error) {
 		err = a.withReadConn(func(c *nftables.Conn) error {
 			st, err = readState(c, a.table)
@@ -116,11 +125,12 @@ func (a *Applier) Close() error {
 		return nil
 	}
 	a.closed = true
-	a.record = nil
+	a.synced, a.kernel = false, nil
+	err := a.tr.close()
 	if a.nsFd != 0 {
-		return unix.Close(a.nsFd)
+		err = errors.Join(err, unix.Close(a.nsFd))
 	}
-	return nil
+	return err
 }
 
 var errClosed = errors.New("nft: applier is closed")
@@ -146,17 +156,34 @@ func (a *Applier) Stats() Stats {
 }
 
 // Resync makes the next Apply read the table back from the kernel and
-// repair whatever differs, such as a rule deleted by hand.
+// repair whatever differs, such as a rule deleted by hand: it compares
+// every object, including those whose pointers have not changed.
 func (a *Applier) Resync() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.record = nil
+	a.synced, a.kernel = false, nil
 }
 
 // Apply makes the table equal to rs, in one transaction. On error the
 // kernel is unchanged (the transaction is atomic) or, when the outcome
 // is unknown, the next Apply reads the table back. ctx is checked before
 // any work and bounds the wait for the kernel's answer.
+//
+// Apply's work is proportional to what changed since the last Apply, not
+// to the size of rs, provided the caller keeps to this contract: a
+// *Chain, *Set or *Map handed to Apply is never modified afterwards, and
+// is handed over again, the same pointer, for as long as it does not
+// change; a change is a new object (the Ruleset and its maps may be new
+// every time). An object whose pointer was in the last Apply costs a map
+// lookup: it is not hashed, built or compared again. A new object is
+// compared with the one it replaces: a chain by fingerprint, a set or
+// map element by element (a new object with the same content writes
+// nothing). Modifying an applied object in place breaks this: the change
+// may never reach the kernel.
+//
+// After Resync, Delete or a failed Apply, the next Apply compares the
+// whole table, as read back from the kernel, with the whole ruleset,
+// whatever the pointers.
 func (a *Applier) Apply(ctx context.Context, rs *Ruleset) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -169,32 +196,46 @@ func (a *Applier) Apply(ctx context.Context, rs *Ruleset) error {
 	if a.closed {
 		return errClosed
 	}
-	want, err := buildDesired(rs, a.cache)
+	ch, err := a.model.build(rs)
 	if err != nil {
 		return fmt.Errorf("nft apply: invalid ruleset: %w", err)
 	}
-	old := a.record
-	if old == nil {
-		old, err = a.read()
-		if err != nil {
-			return fmt.Errorf("nft apply: read table %s: %w", a.table, err)
+	// The model is a build cache as much as a record: it takes the
+	// ruleset now, whatever becomes of the transaction.
+	var ops []op
+	var want *desired
+	if a.synced {
+		// The kernel holds the model: only what changes is planned.
+		var old *state
+		old, want = a.model.partial(ch)
+		ops = plan(old, want)
+		a.model.commit(ch)
+	} else {
+		a.model.commit(ch)
+		want = a.model.desired(rs)
+		old := a.kernel
+		if old == nil {
+			old, err = a.read()
+			if err != nil {
+				return fmt.Errorf("nft apply: read table %s: %w", a.table, err)
+			}
+			a.stats.Reads++
+			a.log.Debug("read table back", "chains", len(old.chains), "sets", len(old.sets), "exists", old.table)
 		}
-		a.stats.Reads++
-		a.log.Debug("read table back", "chains", len(old.chains), "sets", len(old.sets), "exists", old.table)
+		ops = plan(old, want)
 	}
-	ops := plan(old, want)
 	if len(ops) == 0 {
-		a.record = want.state
+		a.synced, a.kernel = true, nil
 		return nil
 	}
 	// Until the batch is known to have been applied, nothing is known.
-	a.record = nil
+	a.synced, a.kernel = false, nil
 	start := time.Now()
-	msgs, err := a.execute(ctx, ops, want)
+	msgs, err := a.exec(ctx, ops, want)
 	if err != nil {
 		return fmt.Errorf("nft apply: %w", err)
 	}
-	a.record = want.state
+	a.synced = true
 	a.stats.Batches++
 	a.stats.Ops += len(ops)
 	a.stats.Msgs += msgs
@@ -213,7 +254,7 @@ func (a *Applier) Delete(ctx context.Context) error {
 	if a.closed {
 		return errClosed
 	}
-	a.record = nil
+	a.synced, a.kernel = false, nil
 	b, err := a.newBatch()
 	if err != nil {
 		return err
@@ -222,12 +263,12 @@ func (a *Applier) Delete(ctx context.Context) error {
 	b.queued("delete table " + a.table)
 	if _, err := b.flush(ctx, a.tr); err != nil {
 		if isNotExist(err) {
-			a.record = emptyState()
+			a.kernel = emptyState()
 			return nil
 		}
 		return fmt.Errorf("nft delete: %w", err)
 	}
-	a.record = emptyState()
+	a.kernel = emptyState()
 	a.stats.Batches++
 	return nil
 }

@@ -113,12 +113,16 @@ func (b *batch) setFor(name string, want *desired) (*nftables.Set, error) {
 		s.KeyByteOrder = binaryutil.NativeEndian
 		return s, nil
 	}
-	dt, err := datatype(want.types[name])
+	set := want.rs.Sets[name]
+	if set == nil {
+		return nil, fmt.Errorf("set %q is not in the ruleset", name)
+	}
+	dt, err := datatype(set.Type)
 	if err != nil {
 		return nil, err
 	}
 	s.KeyType, s.Interval = dt, st.spec.interval
-	if want.types[name] == TypeIfname {
+	if set.Type == TypeIfname {
 		s.KeyByteOrder = binaryutil.NativeEndian
 	}
 	return s, nil

@@ -6,52 +6,14 @@ import (
 	"hash"
 )
 
-// buildCache remembers, per chain and per set, the state worked out from
-// the ruleset last time, under a fingerprint of everything that went into
-// it. An agent re-renders the whole ruleset on every change, and most of
-// it is the same each time: with the cache, Apply re-derives only what
-// changed, and hashing the rest costs a fraction of rendering it.
-//
-// A fingerprint covers the object itself and, for a chain, what its
-// validation and compilation look up elsewhere: the type of each set it
-// names, the maps it dispatches to, whether each chain it jumps to exists
-// and is a base chain. Equal fingerprints therefore mean an equal result,
-// errors included (failed builds are not cached).
-type buildCache struct {
-	chains map[string]chainEntry
-	sets   map[string]setEntry
-}
-
-type chainEntry struct {
-	fp    [32]byte
-	state *chainState
-	refs  []string
-}
-
-type setEntry struct {
-	fp    [32]byte
-	state *setState
-}
-
-func newBuildCache() *buildCache {
-	return &buildCache{chains: map[string]chainEntry{}, sets: map[string]setEntry{}}
-}
-
-// prune drops entries of objects no longer in the ruleset.
-func (c *buildCache) prune(rs *Ruleset) {
-	for name := range c.chains {
-		if _, ok := rs.Chains[name]; !ok {
-			delete(c.chains, name)
-		}
-	}
-	for name := range c.sets {
-		_, isSet := rs.Sets[name]
-		_, isMap := rs.Maps[name]
-		if !isSet && !isMap {
-			delete(c.sets, name)
-		}
-	}
-}
+// A chain's fingerprint covers the chain itself and what its validation
+// and compilation look up elsewhere: the type of each set it names, the
+// maps it dispatches to, whether each chain it jumps to exists and is a
+// base chain. Equal fingerprints therefore mean an equal build, errors
+// included. The model (model.go) builds a chain whose object is new only
+// when its fingerprint is not the one it has: callers often make a new
+// object for a chain with the same rules, and hashing them costs a
+// fraction of compiling them.
 
 // fpWriter feeds values to a hash without allocating per value.
 type fpWriter struct {
@@ -97,50 +59,6 @@ func (w *fpWriter) sum() [32]byte {
 	w.h.Sum(out[:0])
 	w.h.Reset()
 	return out
-}
-
-func (w *fpWriter) elements(els []Element) {
-	w.u64(uint64(len(els)))
-	for i := range els {
-		e := &els[i]
-		a := e.Prefix.Addr().As16()
-		w.u64(binary.LittleEndian.Uint64(a[:8]))
-		w.u64(binary.LittleEndian.Uint64(a[8:]))
-		w.u64(uint64(e.Prefix.Bits()+1)<<32 | uint64(e.Prefix.Addr().BitLen()))
-		w.u64(uint64(e.Ports.Lo)<<32 | uint64(e.Ports.Hi)<<16 | uint64(e.Proto))
-		if e.Name != "" || e.MAC != nil {
-			w.str(e.Name)
-			w.bytes(e.MAC)
-		} else {
-			w.u64(0)
-		}
-	}
-}
-
-func (w *fpWriter) setFP(s *Set) [32]byte {
-	w.u64(uint64(s.Type))
-	w.bool(s.Interval)
-	w.str(s.Name)
-	w.elements(s.Elements)
-	return w.sum()
-}
-
-// mapFP covers the chains the elements point at too: whether each exists
-// and is a base chain decides whether the map is valid.
-func (w *fpWriter) mapFP(rs *Ruleset, m *Map) [32]byte {
-	w.str("map")
-	w.u64(uint64(m.Type))
-	w.str(m.Name)
-	for _, k := range sortedKeys(m.Elements) {
-		v := m.Elements[k]
-		w.str(k)
-		w.u64(uint64(v.Kind))
-		w.str(v.Chain)
-		t, ok := rs.Chains[v.Chain]
-		w.bool(ok && t != nil)
-		w.bool(ok && t != nil && t.Base != nil)
-	}
-	return w.sum()
 }
 
 func (w *fpWriter) chainFP(rs *Ruleset, c *Chain) [32]byte {

@@ -62,7 +62,9 @@ func (o op) String() string {
 }
 
 // plan returns the ops that turn old into want.desired's state, and none
-// when they are equal. old nil means an empty kernel.
+// when they are equal. old nil means an empty kernel. Both may be the
+// whole table or, when old is known to be what the kernel holds, the
+// part of it that changes (see model.partial).
 func plan(old *state, want *desired) []op {
 	if old == nil || !old.table {
 		old = emptyState()
@@ -137,10 +139,15 @@ func plan(old *state, want *desired) []op {
 			}
 			continue
 		}
-		if o.fp == w.fp && o.fp != ([32]byte{}) {
-			continue // built from the same Set as last time
+		if o == w {
+			continue
 		}
-		del, add := diffElems(o.elems, w.elems)
+		var del, add []elem
+		if d := want.deltas[name]; d != nil && d.from == o {
+			del, add = d.del, d.add // updated from what the kernel holds
+		} else {
+			del, add = diffElems(o.elems, w.elems)
+		}
 		if len(del) > 0 {
 			ops = append(ops, op{kind: opDelElems, name: name, elems: del})
 		}
@@ -189,6 +196,11 @@ func refsAny(refs []string, names map[string]bool) bool {
 func diffElems(old, want []elem) (del, add []elem) {
 	i, j := 0, 0
 	for i < len(old) && j < len(want) {
+		if old[i] == want[j] {
+			i++
+			j++
+			continue
+		}
 		switch c := old[i].span.compare(want[j].span); {
 		case c == 0:
 			if old[i].val != want[j].val {

@@ -186,22 +186,3 @@ func TestPlanRepairs(t *testing.T) {
 		})
 	}
 }
-
-// cloneState copies s as a read from the kernel would find it: without
-// the fingerprints only built states carry.
-func cloneState(s *state) *state {
-	out := emptyState()
-	out.table = s.table
-	for n, c := range s.chains {
-		cc := *c
-		cc.rules = append([]string(nil), c.rules...)
-		out.chains[n] = &cc
-	}
-	for n, st := range s.sets {
-		cs := *st
-		cs.elems = append([]elem(nil), st.elems...)
-		cs.fp = [32]byte{}
-		out.sets[n] = &cs
-	}
-	return out
-}

@@ -82,7 +82,9 @@ func transitionSteps() []struct {
 
 // TestPrivilegedTransitions applies a sequence of rulesets, in order and
 // then in a random order: after each the kernel holds exactly that
-// ruleset, whatever came before.
+// ruleset, whatever came before. Last, in another random order, each
+// step hands over again the objects equal to the previous step's (see
+// Apply), so that only what changed is looked at.
 func TestPrivilegedTransitions(t *testing.T) {
 	requireRoot(t)
 	steps := transitionSteps()
@@ -107,6 +109,22 @@ func TestPrivilegedTransitions(t *testing.T) {
 				t.Fatalf("step %s: %v", s.name, err)
 			}
 			t.Run(s.name, func(t *testing.T) { checkKernel(t, ns, a, s.rs) })
+		}
+	})
+	seed++
+	t.Run(fmt.Sprintf("shared objects, random order seed %d", seed), func(t *testing.T) {
+		ns := newNS(t)
+		a := ns.applier(t, "calico")
+		r := rand.New(rand.NewPCG(seed, seed))
+		prev := &Ruleset{}
+		for _, i := range r.Perm(len(steps)) {
+			s := steps[i]
+			rs := share(prev, s.rs)
+			if err := a.Apply(context.Background(), rs); err != nil {
+				t.Fatalf("step %s: %v", s.name, err)
+			}
+			t.Run(s.name, func(t *testing.T) { checkKernel(t, ns, a, rs) })
+			prev = rs
 		}
 	})
 }
@@ -330,6 +348,53 @@ func TestPrivilegedPackets(t *testing.T) {
 			t.Errorf("blocked=%v: ping-allowed counted %+v, want %d packets of 84 bytes", step.blocked, got, allowed)
 		}
 	}
+}
+
+// TestPrivilegedTransportKeepsSocket: the netlink socket outlives a
+// batch, a batch that deletes things included (closing it would wait
+// for the kernel to free them; see nlTransport), and a refused one;
+// Close closes it.
+func TestPrivilegedTransportKeepsSocket(t *testing.T) {
+	requireRoot(t)
+	ns := newNS(t)
+	var tr *nlTransport
+	// Runs after the applier's cleanup (Delete, Close).
+	t.Cleanup(func() {
+		if tr != nil && tr.conn != nil {
+			t.Error("Close left the socket open")
+		}
+	})
+	a := ns.applier(t, "calico")
+	tr = a.tr.(*nlTransport)
+	rs := representative()
+	if err := a.Apply(context.Background(), rs); err != nil {
+		t.Fatal(err)
+	}
+	conn := tr.conn
+	if conn == nil {
+		t.Fatal("no socket kept after a batch")
+	}
+	fewer := share(rs, changed(changes[2].change)) // an element deleted
+	if err := a.Apply(context.Background(), fewer); err != nil {
+		t.Fatal(err)
+	}
+	ns.run(t, "nft", "add", "set", "inet", "calico", "newset", "{ type inet_service; }")
+	refused := share(fewer, changed(changes[2].change))
+	refused.Sets["newset"] = &Set{Type: TypeIPv4Addr, Elements: addrElems("10.1.1.1")}
+	if err := a.Apply(context.Background(), refused); err == nil {
+		t.Fatal("Apply succeeded over a conflicting chain")
+	}
+	if tr.conn != conn {
+		t.Error("the socket was not kept")
+	}
+	ns.run(t, "nft", "delete", "set", "inet", "calico", "newset")
+	if err := a.Apply(context.Background(), refused); err != nil {
+		t.Fatalf("apply after the conflict went: %v", err)
+	}
+	if tr.conn != conn {
+		t.Error("the socket was not kept")
+	}
+	checkKernel(t, ns, a, refused)
 }
 
 // TestPrivilegedNamespaceFd: an fd that is no network namespace is

@@ -15,6 +15,12 @@ import (
 )
 
 // Ruleset is the whole desired content of the agent's table.
+//
+// Its chains, sets and maps are shared, not copied: once a Ruleset has
+// been given to Applier.Apply, its *Chain, *Set and *Map objects must not
+// be modified. To change one, make a new object; to keep one, give the
+// same pointer again in the next Ruleset. Apply then spends nothing on
+// what kept its pointer (see Applier.Apply).
 type Ruleset struct {
 	// Table is the table's name (family inet), e.g. "calico".
 	Table  string

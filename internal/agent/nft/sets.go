@@ -67,28 +67,28 @@ func singleAddr(p netip.Prefix, fam int) (netip.Addr, error) {
 // setElems turns a set's elements into the sorted spans the kernel will
 // hold; see span for why interval sets are merged.
 func setElems(s *Set) ([]elem, error) {
+	raw, err := setSpans(s.Name, s)
+	if err != nil {
+		return nil, err
+	}
+	return spanElems(raw, s.Interval), nil
+}
+
+// setSpans returns the span of each of s's elements, sorted.
+func setSpans(name string, s *Set) ([]span, error) {
 	fam := addrFamily(s.Type)
-	spans := make([]span, 0, len(s.Elements))
+	spans := make([]span, len(s.Elements))
 	for i, e := range s.Elements {
 		sp, err := elementSpan(s.Type, s.Interval, fam, e)
 		if err != nil {
-			return nil, fmt.Errorf("set %q element %d: %w", s.Name, i, err)
+			return nil, fmt.Errorf("set %q element %d: %w", name, i, err)
 		}
-		spans = append(spans, sp)
+		spans[i] = sp
 	}
-	if s.Interval {
-		spans = mergeSpans(spans)
-	} else {
-		if !slices.IsSortedFunc(spans, span.compare) {
-			slices.SortFunc(spans, span.compare)
-		}
-		spans = slices.CompactFunc(spans, func(a, b span) bool { return a == b })
+	if !slices.IsSortedFunc(spans, span.compare) {
+		slices.SortFunc(spans, span.compare)
 	}
-	out := make([]elem, len(spans))
-	for i, sp := range spans {
-		out[i] = elem{span: sp}
-	}
-	return out, nil
+	return spans, nil
 }
 
 func elementSpan(t SetType, interval bool, fam int, e Element) (span, error) {
@@ -161,23 +161,32 @@ func checkIfname(name string) error {
 func mapElems(m *Map) ([]elem, error) {
 	out := make([]elem, 0, len(m.Elements))
 	for name, v := range m.Elements {
-		if err := checkIfname(name); err != nil {
-			return nil, fmt.Errorf("map %q: %w", m.Name, err)
+		e, err := mapElem(m.Name, name, v)
+		if err != nil {
+			return nil, err
 		}
-		var val string
-		switch v.Kind {
-		case VerdictJump:
-			val = "jump " + v.Chain
-		case VerdictGoto:
-			val = "goto " + v.Chain
-		default:
-			return nil, fmt.Errorf("map %q element %q: verdict must be jump or goto", m.Name, name)
-		}
-		k := ifnameKey(name)
-		out = append(out, elem{span: span{k, k}, val: val})
+		out = append(out, e)
 	}
 	slices.SortFunc(out, compareElems)
 	return out, nil
+}
+
+// mapElem is the element of map mapName for interface name.
+func mapElem(mapName, name string, v Verdict) (elem, error) {
+	if err := checkIfname(name); err != nil {
+		return elem{}, fmt.Errorf("map %q: %w", mapName, err)
+	}
+	var val string
+	switch v.Kind {
+	case VerdictJump:
+		val = "jump " + v.Chain
+	case VerdictGoto:
+		val = "goto " + v.Chain
+	default:
+		return elem{}, fmt.Errorf("map %q element %q: verdict must be jump or goto", mapName, name)
+	}
+	k := ifnameKey(name)
+	return elem{span: span{k, k}, val: val}, nil
 }
 
 // elemText prints one element of a set of type t as nft lists it.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 )
 
 // state is the table's content in the form the kernel holds it, reduced
@@ -29,10 +30,6 @@ type chainState struct {
 type setState struct {
 	spec  setSpec
 	elems []elem // sorted
-	// fp is the fingerprint of the Set or Map the state was built from
-	// (zero when read from the kernel): equal fingerprints spare the
-	// planner comparing elements one by one.
-	fp [32]byte
 	// dirty: the kernel's elements could not be read back as spans
 	// (hand-made overlaps); the set is flushed and refilled.
 	dirty bool
@@ -52,14 +49,26 @@ func emptyState() *state {
 	return &state{chains: map[string]*chainState{}, sets: map[string]*setState{}}
 }
 
-// desired is a validated Ruleset with the state it must produce.
+// desired is a validated Ruleset with the state it must produce: all
+// of it, or (when the kernel is known to hold the last one applied) only
+// the objects that changed.
 type desired struct {
 	*state
-	rs    *Ruleset
-	types map[string]SetType // set and map types by name
+	rs *Ruleset
 	// refs: the sets and maps each chain's rules name; a chain is
 	// rewritten when one of them is re-created.
 	refs map[string][]string
+	// deltas: for sets and maps updated in place, their element changes
+	// from the state they were worked out from, which spares the planner
+	// comparing all elements when that is the state the kernel holds.
+	deltas map[string]*elemDelta
+}
+
+// elemDelta is how the elements of a set or map differ from those of
+// another state of it.
+type elemDelta struct {
+	from     *setState
+	del, add []elem
 }
 
 // ruleHashVersion changes whenever compilation of an unchanged rule
@@ -85,90 +94,20 @@ func normHook(h *Hook) *Hook {
 	return &n
 }
 
-// buildDesired validates rs and works out its state. Every problem is
-// reported, not just the first. cache, when not nil, spares re-deriving
-// chains and sets that have not changed since the last call.
-func buildDesired(rs *Ruleset, cache *buildCache) (*desired, error) {
-	if rs == nil {
-		return nil, errors.New("ruleset is nil")
+// buildDesired validates rs and works out its state, reporting every
+// problem, not just the first. m, when not nil, is the model of the
+// ruleset built before, and is brought up to date: objects that did not
+// change are taken from it rather than built again.
+func buildDesired(rs *Ruleset, m *model) (*desired, error) {
+	if m == nil {
+		m = newModel()
 	}
-	if err := checkName("table", rs.Table); err != nil {
+	ch, err := m.build(rs)
+	if err != nil {
 		return nil, err
 	}
-	d := &desired{
-		state: emptyState(),
-		rs:    rs,
-		types: map[string]SetType{},
-		refs:  map[string][]string{},
-	}
-	d.table = true
-	if cache == nil {
-		cache = newBuildCache()
-	}
-	cache.prune(rs)
-	fp := newFP()
-	var errs []error
-	for _, name := range sortedKeys(rs.Sets) {
-		s := rs.Sets[name]
-		if s != nil {
-			d.types[name] = s.Type
-		}
-		if err := d.cachedSet(cache, name, s != nil, func() [32]byte { return fp.setFP(s) }, func() error { return d.addSet(name, s) }); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	for _, name := range sortedKeys(rs.Maps) {
-		m := rs.Maps[name]
-		if _, ok := rs.Sets[name]; ok {
-			errs = append(errs, fmt.Errorf("map %q: a set has the same name (sets and maps share a namespace)", name))
-			continue
-		}
-		if err := d.cachedSet(cache, name, m != nil, func() [32]byte { return fp.mapFP(rs, m) }, func() error { return d.addMap(name, m) }); err != nil {
-			errs = append(errs, err)
-		}
-		d.types[name] = TypeIfname
-	}
-	for _, name := range sortedKeys(rs.Chains) {
-		c := rs.Chains[name]
-		if c == nil {
-			errs = append(errs, fmt.Errorf("chain %q is nil", name))
-			continue
-		}
-		sum := fp.chainFP(rs, c)
-		if e, ok := cache.chains[name]; ok && e.fp == sum {
-			d.chains[name], d.refs[name] = e.state, e.refs
-			continue
-		}
-		if err := d.addChain(name, c); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		cache.chains[name] = chainEntry{fp: sum, state: d.chains[name], refs: d.refs[name]}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return d, nil
-}
-
-// cachedSet takes a set's or map's state from the cache when its
-// fingerprint is unchanged, and builds and caches it otherwise.
-func (d *desired) cachedSet(cache *buildCache, name string, notNil bool, fp func() [32]byte, build func() error) error {
-	if !notNil {
-		return build() // reports the nil
-	}
-	sum := fp()
-	if e, ok := cache.sets[name]; ok && e.fp == sum {
-		d.sets[name] = e.state
-		return nil
-	}
-	if err := build(); err != nil {
-		return err
-	}
-	st := d.sets[name]
-	st.fp = sum
-	cache.sets[name] = setEntry{fp: sum, state: st}
-	return nil
+	m.commit(ch)
+	return m.desired(rs), nil
 }
 
 func checkName(what, name string) error {
@@ -181,37 +120,68 @@ func checkName(what, name string) error {
 	return nil
 }
 
-func (d *desired) addSet(name string, s *Set) error {
+// checkSet validates what of a set does not depend on its elements and
+// returns the kernel's view of its shape.
+func checkSet(name string, s *Set) (setSpec, error) {
 	if s == nil {
-		return fmt.Errorf("set %q is nil", name)
+		return setSpec{}, fmt.Errorf("set %q is nil", name)
 	}
 	if s.Name != "" && s.Name != name {
-		return fmt.Errorf("set %q has Name %q; they must agree", name, s.Name)
+		return setSpec{}, fmt.Errorf("set %q has Name %q; they must agree", name, s.Name)
 	}
 	if err := checkName("set", name); err != nil {
-		return err
+		return setSpec{}, err
 	}
 	dt, err := datatype(s.Type)
 	if err != nil {
-		return fmt.Errorf("set %q: %w", name, err)
+		return setSpec{}, fmt.Errorf("set %q: %w", name, err)
 	}
 	if s.Interval && s.Type != TypeIPv4Addr && s.Type != TypeIPv6Addr && s.Type != TypeInetService {
-		return fmt.Errorf("set %q: type %s cannot be an interval set", name, dt.Name)
+		return setSpec{}, fmt.Errorf("set %q: type %s cannot be an interval set", name, dt.Name)
 	}
-	named := *s
-	named.Name = name
-	elems, err := setElems(&named)
-	if err != nil {
-		return err
-	}
-	d.sets[name] = &setState{
-		spec:  setSpec{interval: s.Interval, keyType: dt.GetNFTMagic(), keyLen: dt.Bytes},
-		elems: elems,
-	}
-	return nil
+	return setSpec{interval: s.Interval, keyType: dt.GetNFTMagic(), keyLen: dt.Bytes}, nil
 }
 
-func (d *desired) addMap(name string, m *Map) error {
+// buildSet works out a set's state from scratch. raw is every element's
+// span, sorted, before duplicates are dropped and intervals merged: what
+// an update of a few elements starts from (see updateSet).
+func buildSet(name string, s *Set) (st *setState, raw []span, err error) {
+	spec, err := checkSet(name, s)
+	if err != nil {
+		return nil, nil, err
+	}
+	if raw, err = setSpans(name, s); err != nil {
+		return nil, nil, err
+	}
+	return &setState{spec: spec, elems: spanElems(raw, s.Interval)}, raw, nil
+}
+
+// spanElems turns sorted spans into a set's elements: duplicates
+// dropped, and for an interval set, overlapping or touching spans
+// merged.
+func spanElems(sorted []span, interval bool) []elem {
+	out := make([]elem, 0, len(sorted))
+	for _, s := range sorted {
+		if n := len(out); n > 0 {
+			last := &out[n-1]
+			if !interval {
+				if last.span == s {
+					continue
+				}
+			} else if nxt, ok := last.hi.next(); !ok || s.lo.compare(nxt) <= 0 {
+				if s.hi.compare(last.hi) > 0 {
+					last.hi = s.hi
+				}
+				continue
+			}
+		}
+		out = append(out, elem{span: s})
+	}
+	return out
+}
+
+// checkMap validates what of a map does not depend on its elements.
+func checkMap(name string, m *Map) error {
 	if m == nil {
 		return fmt.Errorf("map %q is nil", name)
 	}
@@ -224,27 +194,52 @@ func (d *desired) addMap(name string, m *Map) error {
 	if m.Type != TypeIfname {
 		return fmt.Errorf("map %q: type must be TypeIfname", name)
 	}
+	return nil
+}
+
+// buildMap works out a map's state from scratch.
+func buildMap(rs *Ruleset, name string, m *Map) (*setState, error) {
+	if err := checkMap(name, m); err != nil {
+		return nil, err
+	}
 	named := *m
 	named.Name = name
 	elems, err := mapElems(&named)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	if err := checkMapTargets(rs, name, m, nil); err != nil {
+		return nil, err
+	}
+	return &setState{spec: setSpec{isMap: true}, elems: elems}, nil
+}
+
+// checkMapTargets checks that the elements named in keys (all of them
+// when keys is nil) lead to regular chains of rs.
+func checkMapTargets(rs *Ruleset, name string, m *Map, keys []string) error {
 	var errs []error
-	for target, v := range m.Elements {
-		c, ok := d.rs.Chains[v.Chain]
+	check := func(key string, v Verdict) {
+		c, ok := rs.Chains[v.Chain]
 		switch {
 		case !ok || c == nil:
-			errs = append(errs, fmt.Errorf("map %q element %q: %s %s: no such chain", name, target, verdictWord(v.Kind), v.Chain))
+			errs = append(errs, fmt.Errorf("map %q element %q: %s %s: no such chain", name, key, verdictWord(v.Kind), v.Chain))
 		case c.Base != nil:
-			errs = append(errs, fmt.Errorf("map %q element %q: %s %s: it is a base chain", name, target, verdictWord(v.Kind), v.Chain))
+			errs = append(errs, fmt.Errorf("map %q element %q: %s %s: it is a base chain", name, key, verdictWord(v.Kind), v.Chain))
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		return err
+	if keys == nil {
+		for key, v := range m.Elements {
+			check(key, v)
+		}
+	} else {
+		for _, key := range keys {
+			if v, ok := m.Elements[key]; ok {
+				check(key, v)
+			}
+		}
 	}
-	d.sets[name] = &setState{spec: setSpec{isMap: true}, elems: elems}
-	return nil
+	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
+	return errors.Join(errs...)
 }
 
 func verdictWord(k VerdictKind) string {
@@ -254,35 +249,36 @@ func verdictWord(k VerdictKind) string {
 	return "jump"
 }
 
-func (d *desired) addChain(name string, c *Chain) error {
+// buildChain validates a chain and compiles its rules to their content
+// hashes. refs are the sets and maps its rules name.
+func buildChain(rs *Ruleset, name string, c *Chain) (cs *chainState, refs []string, err error) {
 	if c == nil {
-		return fmt.Errorf("chain %q is nil", name)
+		return nil, nil, fmt.Errorf("chain %q is nil", name)
 	}
 	if c.Name != "" && c.Name != name {
-		return fmt.Errorf("chain %q has Name %q; they must agree", name, c.Name)
+		return nil, nil, fmt.Errorf("chain %q has Name %q; they must agree", name, c.Name)
 	}
 	if err := checkName("chain", name); err != nil {
-		return err
+		return nil, nil, err
 	}
 	base := normHook(c.Base)
 	if base != nil {
 		if base.Type != "filter" {
-			return fmt.Errorf("chain %q: type %q: only filter chains are supported", name, base.Type)
+			return nil, nil, fmt.Errorf("chain %q: type %q: only filter chains are supported", name, base.Type)
 		}
 		if _, ok := hookNums[base.Hook]; !ok {
-			return fmt.Errorf("chain %q: unknown hook %q", name, base.Hook)
+			return nil, nil, fmt.Errorf("chain %q: unknown hook %q", name, base.Hook)
 		}
 		if base.Policy != "accept" && base.Policy != "drop" {
-			return fmt.Errorf("chain %q: policy %q must be accept or drop", name, base.Policy)
+			return nil, nil, fmt.Errorf("chain %q: policy %q must be accept or drop", name, base.Policy)
 		}
 	}
-	cs := &chainState{base: base, rules: make([]string, 0, len(c.Rules))}
+	cs = &chainState{base: base, rules: make([]string, 0, len(c.Rules))}
 	comments := map[string]int{}
-	var refs []string
 	var errs []error
 	for i := range c.Rules {
 		r := &c.Rules[i]
-		b := newRuleBuilder(d.rs)
+		b := newRuleBuilder(rs)
 		br, err := b.build(r)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("chain %q rule %d: %w", name, i, err))
@@ -298,12 +294,10 @@ func (d *desired) addChain(name string, c *Chain) error {
 		refs = append(refs, ruleRefs(r)...)
 	}
 	if err := errors.Join(errs...); err != nil {
-		return err
+		return nil, nil, err
 	}
 	slices.Sort(refs)
-	d.refs[name] = slices.Compact(refs)
-	d.chains[name] = cs
-	return nil
+	return cs, slices.Compact(refs), nil
 }
 
 func ruleRefs(r *Rule) []string {

@@ -29,31 +29,67 @@ type transport interface {
 	// (the kernel then applied none of the batch), or err when the
 	// outcome is unknown. ctx bounds the wait for the kernel's answer.
 	send(ctx context.Context, msgs []netlink.Message) (failed map[int]error, err error)
+	// close releases what the transport keeps between batches.
+	close() error
 }
 
-// nlTransport is the real transport: a fresh netlink socket per batch in
-// the network namespace nsFd (0: the caller's).
+// nlTransport is the real transport: a netlink socket in the network
+// namespace nsFd (0: the caller's), kept from one batch to the next.
+//
+// Why kept: when a netlink socket is closed after a transaction that
+// deleted anything (a rule, a chain, a set element), the kernel first
+// waits for what was deleted to be freed, an RCU grace period of some
+// 10-20 ms; left open, the kernel frees it in the background, and a
+// one-rule change takes well under a millisecond. The socket is closed,
+// and a new one dialled for the next batch, whenever a batch's outcome
+// is unknown, so that no reply to one batch is left for the next; and
+// each batch's sequence numbers follow on from the last one's, so that
+// a stray reply could not be taken for an answer anyway.
 type nlTransport struct {
 	nsFd    int
 	timeout time.Duration
+
+	conn *netlink.Conn
+	seq  uint32 // the last sequence number used
+}
+
+func (t *nlTransport) close() error {
+	if t.conn == nil {
+		return nil
+	}
+	err := t.conn.Close()
+	t.conn = nil
+	return err
 }
 
 func (t *nlTransport) send(ctx context.Context, msgs []netlink.Message) (map[int]error, error) {
-	c, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: t.nsFd})
-	if err != nil {
-		return nil, fmt.Errorf("netlink dial: %w", err)
+	if t.conn == nil {
+		c, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: t.nsFd})
+		if err != nil {
+			return nil, fmt.Errorf("netlink dial: %w", err)
+		}
+		// Acks without a copy of the request; errors with the kernel's text.
+		_ = c.SetOption(netlink.CapAcknowledge, true)
+		_ = c.SetOption(netlink.ExtendedAcknowledge, true)
+		t.conn = c
 	}
-	defer c.Close()
-	// Acks without a copy of the request; errors with the kernel's text.
-	_ = c.SetOption(netlink.CapAcknowledge, true)
-	_ = c.SetOption(netlink.ExtendedAcknowledge, true)
+	failed, err := t.exchange(ctx, msgs)
+	if err != nil {
+		_ = t.close()
+	}
+	return failed, err
+}
 
+func (t *nlTransport) exchange(ctx context.Context, msgs []netlink.Message) (map[int]error, error) {
+	c := t.conn
+	base := t.seq
+	t.seq += uint32(len(msgs))
 	size, acks := 0, 0
 	for i := range msgs {
 		m := &msgs[i]
 		m.Header.Length = 0 // recomputed on send
 		m.Header.PID = 0
-		m.Header.Sequence = uint32(i + 1)
+		m.Header.Sequence = base + uint32(i+1)
 		size += 16 + len(m.Data)
 		if isBatchMarker(m) {
 			continue
@@ -77,7 +113,7 @@ func (t *nlTransport) send(ctx context.Context, msgs []netlink.Message) (map[int
 	if _, err := c.SendMessages(msgs); err != nil {
 		return nil, fmt.Errorf("netlink send of %d messages (%d bytes): %w", len(msgs), size, err)
 	}
-	return receiveAcks(c, acks, len(msgs))
+	return receiveAcks(c, acks, len(msgs), base)
 }
 
 func isBatchMarker(m *netlink.Message) bool {
@@ -107,7 +143,9 @@ func setBuffers(c *netlink.Conn, snd, rcv int) error {
 
 // receiveAcks reads want acknowledgements straight off the socket, since
 // netlink.Conn.Receive drops the sequence number of a failed message.
-func receiveAcks(c *netlink.Conn, want, nmsgs int) (map[int]error, error) {
+// The batch's sequence numbers are base+1 to base+nmsgs; any other
+// message is not an answer to it.
+func receiveAcks(c *netlink.Conn, want, nmsgs int, base uint32) (map[int]error, error) {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return nil, fmt.Errorf("netlink raw conn: %w", err)
@@ -137,17 +175,14 @@ func receiveAcks(c *netlink.Conn, want, nmsgs int) (map[int]error, error) {
 			return failed, fmt.Errorf("netlink parse: %w", err)
 		}
 		for _, m := range nlmsgs {
-			if m.Header.Type != unix.NLMSG_ERROR || len(m.Data) < 4 {
+			idx := int64(m.Header.Seq-base) - 1
+			if m.Header.Type != unix.NLMSG_ERROR || len(m.Data) < 4 || idx < 0 || idx >= int64(nmsgs) {
 				continue
 			}
 			got++
 			errno := int32(binary.NativeEndian.Uint32(m.Data[:4]))
 			if errno == 0 {
 				continue
-			}
-			idx := int(m.Header.Seq) - 1
-			if idx < 0 || idx >= nmsgs {
-				return failed, fmt.Errorf("netlink: error %v for unknown sequence %d", syscall.Errno(-errno), m.Header.Seq)
 			}
 			if failed == nil {
 				failed = make(map[int]error)
@@ -156,7 +191,7 @@ func receiveAcks(c *netlink.Conn, want, nmsgs int) (map[int]error, error) {
 			if msg := extAckMessage(m); msg != "" {
 				e = fmt.Errorf("%w (%s)", e, msg)
 			}
-			failed[idx] = e
+			failed[int(idx)] = e
 		}
 	}
 	return failed, nil
