@@ -5,9 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"sync"
+	"sync/atomic"
+	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -65,6 +73,15 @@ func runAgent(ctx context.Context, cfg Config, be datastore.Backend, log *slog.L
 	}
 
 	listeners := &listeners{ctx: ctx, wg: &wg, agg: agg, reg: reg, log: log}
+	// The defaults until the datastore's configuration is known: the
+	// initial sync is when the most garbage is made.
+	setGoRuntime(config.Default())
+	var heapPath atomic.Value // string: debugMemoryProfilePath
+	heapPath.Store("")
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
+	wg.Go(func() { writeHeapProfiles(ctx, usr1, &heapPath, log) })
 	err := agent.Run(ctx, agent.Config{
 		NodeName: nodeName,
 		Backend:  be,
@@ -81,6 +98,8 @@ func runAgent(ctx context.Context, cfg Config, be datastore.Backend, log *slog.L
 				Log: log.With("component", "status"),
 			})
 			listeners.configure(c)
+			setGoRuntime(c)
+			heapPath.Store(c.DebugMemoryProfilePath)
 			if b != nil {
 				b.SetAgentConfig(c)
 			}
@@ -101,6 +120,47 @@ func runAgent(ctx context.Context, cfg Config, be datastore.Backend, log *slog.L
 		return err
 	}
 	return nil
+}
+
+// setGoRuntime applies goGCThreshold and goMemoryLimitMB, as upstream's
+// Felix does (they override GOGC and GOMEMLIMIT).
+func setGoRuntime(c config.Config) {
+	debug.SetGCPercent(c.GoGCThreshold)
+	limit := int64(math.MaxInt64)
+	if c.GoMemoryLimitMB > 0 {
+		limit = int64(c.GoMemoryLimitMB) << 20
+	}
+	debug.SetMemoryLimit(limit)
+}
+
+// writeHeapProfiles writes a heap profile to debugMemoryProfilePath on
+// every SIGUSR1, as upstream's Felix does.
+func writeHeapProfiles(ctx context.Context, sig <-chan os.Signal, path *atomic.Value, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-sig:
+		}
+		p, _ := path.Load().(string)
+		if p == "" {
+			log.Info("SIGUSR1: no debugMemoryProfilePath configured; no heap profile written")
+			continue
+		}
+		f, err := os.Create(p)
+		if err == nil {
+			runtime.GC()
+			err = pprof.WriteHeapProfile(f)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			log.Warn("heap profile not written", "path", p, "error", err)
+			continue
+		}
+		log.Info("heap profile written", "path", p)
+	}
 }
 
 // toStatus converts the agent's endpoint states to the reporter's form

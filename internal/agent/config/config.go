@@ -77,6 +77,13 @@ type Config struct {
 	// endpoint policy never blocks, so that an operator cannot lock
 	// themselves out.
 	FailsafeInbound, FailsafeOutbound []ProtoPort
+	// GoGCThreshold is the Go runtime's GC percentage (upstream's
+	// default 40; -1 turns the collector off); GoMemoryLimitMB its soft
+	// memory limit (-1: none).
+	GoGCThreshold, GoMemoryLimitMB int
+	// DebugMemoryProfilePath is where a heap profile is written when the
+	// process gets SIGUSR1 ("": never).
+	DebugMemoryProfilePath string
 }
 
 // ProtoPort is one failsafe port: protocol number (6, 17 or 132), port,
@@ -125,6 +132,8 @@ func Default() Config {
 		IPForwarding:          true,
 
 		DefaultEndpointToHostAction: "Drop",
+		GoGCThreshold:               40,
+		GoMemoryLimitMB:             -1,
 		FailsafeInbound:             slices.Clone(DefaultFailsafeInbound),
 		FailsafeOutbound:            slices.Clone(DefaultFailsafeOutbound),
 	}
@@ -262,6 +271,21 @@ func (c *Config) apply(layer string, s *v3.FelixConfigurationSpec) []string {
 		}
 		*dst = out
 	}
+	goInt := func(field string, p *int, dst *int) {
+		if p == nil {
+			return
+		}
+		if *p < -1 {
+			bad(field, *p, "must be -1 or more")
+			return
+		}
+		*dst = *p
+	}
+	if s.DebugMemoryProfilePath != "" {
+		c.DebugMemoryProfilePath = s.DebugMemoryProfilePath
+	}
+	goInt("goGCThreshold", s.GoGCThreshold, &c.GoGCThreshold)
+	goInt("goMemoryLimitMB", s.GoMemoryLimitMB, &c.GoMemoryLimitMB)
 	failsafe("failsafeInboundHostPorts", s.FailsafeInboundHostPorts, &c.FailsafeInbound)
 	failsafe("failsafeOutboundHostPorts", s.FailsafeOutboundHostPorts, &c.FailsafeOutbound)
 	switch s.IPForwarding {

@@ -126,6 +126,18 @@ func TestEffective(t *testing.T) {
 			problems: 1,
 		},
 		{
+			name:   "Go runtime settings",
+			global: `{"goGCThreshold":100,"goMemoryLimitMB":512}`,
+			node:   `{"goGCThreshold":-1}`,
+			want:   func(c *Config) { c.GoGCThreshold, c.GoMemoryLimitMB = -1, 512 },
+		},
+		{
+			name:     "a bad Go runtime setting keeps the default",
+			global:   `{"goMemoryLimitMB":-5}`,
+			want:     func(c *Config) {},
+			problems: 1,
+		},
+		{
 			name:   "prefix list with blanks",
 			global: `{"interfacePrefix":" tap , cali ,"}`,
 			want:   func(c *Config) { c.InterfacePrefixes = []string{"tap", "cali"} },
