@@ -275,24 +275,63 @@ func (a *Applier) Delete(ctx context.Context) error {
 
 // batch collects one transaction's messages, with what each is for so
 // that a kernel error can be reported against it.
+//
+// google/nftables builds the messages into its Conn; every drainEvery
+// of them, and before a rule, the batch takes them out (by a Flush to
+// the capture) and copies them onto the wire, so that each exists in
+// full only there. Rules, the bulk of a batch, go onto the wire
+// directly (see addRule).
 type batch struct {
-	conn  *nftables.Conn
-	table *nftables.Table
-	cap   *capture
-	sent  []netlink.Message
-	desc  []string
-	ids   uint32
+	conn    *nftables.Conn
+	table   *nftables.Table
+	cap     *capture
+	wire    wire
+	pending int      // messages queued in conn, not yet on the wire
+	err     error    // the first error building them
+	exprBuf [][]byte // a rule's marshalled expressions (see addRule)
+	desc    []string
+	ids     uint32
 }
+
+// drainEvery is small because a message of set elements may be 48 KiB:
+// a Flush of the (lasting) Conn costs little.
+const drainEvery = 16
 
 func (a *Applier) newBatch() (*batch, error) {
 	b := &batch{table: &nftables.Table{Name: a.table, Family: nftables.TableFamilyINet}}
-	b.cap = &capture{send: func(m []netlink.Message) { b.sent = m }}
+	b.cap = &capture{send: b.take}
 	c, err := b.cap.conn()
 	if err != nil {
 		return nil, fmt.Errorf("nftables conn: %w", err)
 	}
 	b.conn = c
 	return b, nil
+}
+
+// take puts the messages of one Flush of the Conn on the wire, but for
+// its batch markers: the batch has one pair.
+func (b *batch) take(msgs []netlink.Message) {
+	if len(msgs) < 2 {
+		return
+	}
+	b.begin()
+	for i := 1; i < len(msgs)-1; i++ {
+		b.wire.add(&msgs[i])
+	}
+}
+
+// begin starts the batch on the wire, once.
+func (b *batch) begin() {
+	if b.wire.n == 0 {
+		b.wire.add(&batchMarkers[0])
+	}
+}
+
+// batchMarkers are BATCH_BEGIN and BATCH_END for nf_tables, as
+// google/nftables makes them.
+var batchMarkers = [2]netlink.Message{
+	{Header: netlink.Header{Type: unix.NFNL_MSG_BATCH_BEGIN, Flags: netlink.Request}, Data: []byte{0, unix.NFNETLINK_V0, 0, unix.NFNL_SUBSYS_NFTABLES}},
+	{Header: netlink.Header{Type: unix.NFNL_MSG_BATCH_END, Flags: netlink.Request}, Data: []byte{0, unix.NFNETLINK_V0, 0, unix.NFNL_SUBSYS_NFTABLES}},
 }
 
 func (b *batch) queued(desc string, n ...int) {
@@ -303,20 +342,38 @@ func (b *batch) queued(desc string, n ...int) {
 	for range k {
 		b.desc = append(b.desc, desc)
 	}
+	if b.pending += k; b.pending >= drainEvery {
+		b.drain()
+	}
+}
+
+// drain moves the Conn's messages to the wire. An error in building
+// them is kept by the Conn, and reported by flush.
+func (b *batch) drain() {
+	if b.pending == 0 {
+		return
+	}
+	b.pending = 0
+	if err := b.conn.Flush(); err != nil && b.err == nil {
+		b.err = err
+	}
 }
 
 // flush sends the batch through tr and returns how many messages it had.
 func (b *batch) flush(ctx context.Context, tr transport) (int, error) {
-	if err := b.conn.Flush(); err != nil {
-		return 0, fmt.Errorf("build batch: %w", err)
+	b.pending++ // whatever the count, drain what is left
+	b.drain()
+	if b.err != nil {
+		return 0, fmt.Errorf("build batch: %w", b.err)
 	}
-	if len(b.sent) == 0 {
+	if b.wire.n == 0 {
 		return 0, nil
 	}
-	n := len(b.sent) - 2
-	failed, err := tr.send(ctx, b.sent)
+	b.wire.add(&batchMarkers[1])
+	n := b.wire.n - 2
+	failed, err := tr.send(ctx, &b.wire)
 	var errs []error
-	for i := 1; i < len(b.sent)-1; i++ {
+	for i := 1; i < b.wire.n-1; i++ {
 		e, ok := failed[i]
 		if !ok {
 			continue

@@ -154,12 +154,13 @@ func (b *batch) elements(s *nftables.Set, del bool, elems []elem) error {
 		return nil
 	}
 	for i, e := range elems {
-		for _, se := range spanElements(e.span, s.Interval) {
+		n := len(chunk)
+		chunk = appendSpanElements(chunk, e.span, s.Interval)
+		for j := n; j < len(chunk); j++ {
 			if s.IsMap {
-				se.VerdictData = mapVerdict(e.val)
+				chunk[j].VerdictData = mapVerdict(e.val)
 			}
-			size += elementSize(se)
-			chunk = append(chunk, se)
+			size += elementSize(chunk[j])
 		}
 		if size >= elemChunkBytes {
 			if err := send(i + 1); err != nil {
@@ -198,11 +199,11 @@ func mapVerdict(val string) *expr.Verdict {
 func (b *batch) addRules(name string, want *desired) error {
 	c := want.rs.Chains[name]
 	hashes := want.chains[name].rules
-	nc := b.chain(name)
+	rb := newRuleBuilder(want.rs)
+	rb.exprs, rb.table, rb.ids = true, b.table, &b.ids
 	for i := range c.Rules {
 		r := &c.Rules[i]
-		rb := newRuleBuilder(want.rs)
-		rb.exprs, rb.table, rb.ids = true, b.table, &b.ids
+		rb.reset()
 		br, err := rb.build(r)
 		if err != nil {
 			return fmt.Errorf("rule %d: %w", i, err)
@@ -216,15 +217,30 @@ func (b *batch) addRules(name string, want *desired) error {
 				return fmt.Errorf("rule %d: %w", i, err)
 			}
 		}
-		b.conn.AddRule(&nftables.Rule{
-			Table:    b.table,
-			Chain:    nc,
-			Exprs:    br.exprs,
-			UserData: ruleUserData(r.Comment, hashes[i]),
-		})
-		b.queued("add " + what)
+		if err := b.addRule(name, br.exprs, ruleUserData(r.Comment, hashes[i])); err != nil {
+			return fmt.Errorf("rule %d: %w", i, err)
+		}
+		b.desc = append(b.desc, "add "+what)
 	}
 	return nil
+}
+
+// addRule puts a rule on the wire, after what the Conn holds (the
+// anonymous sets it uses), each expression marshalled once.
+func (b *batch) addRule(chain string, exprs []expr.Any, userData []byte) error {
+	b.drain()
+	b.begin()
+	b.exprBuf = b.exprBuf[:0]
+	for _, e := range exprs {
+		m, err := expr.Marshal(byte(b.table.Family), e)
+		if err != nil {
+			return err
+		}
+		b.exprBuf = append(b.exprBuf, m)
+	}
+	err := b.wire.addRule(byte(b.table.Family), b.table.Name, chain, b.exprBuf, userData)
+	clear(b.exprBuf)
+	return err
 }
 
 func (b *batch) anonSet(as anonSet, what string) error {

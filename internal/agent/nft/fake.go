@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -26,11 +25,11 @@ type fakeTransport struct {
 
 func (f *fakeTransport) close() error { return nil }
 
-func (f *fakeTransport) send(_ context.Context, msgs []netlink.Message) (map[int]error, error) {
-	kinds := make([]string, 0, len(msgs))
+func (f *fakeTransport) send(_ context.Context, w *wire) (map[int]error, error) {
+	kinds := make([]string, 0, w.n)
 	var failed map[int]error
-	for i, m := range msgs {
-		k := msgKind(m)
+	w.each(func(i int, m []byte) {
+		k := msgKind(msgType(m))
 		kinds = append(kinds, k)
 		if f.fail != nil {
 			if err := f.fail(i, k); err != nil {
@@ -40,7 +39,7 @@ func (f *fakeTransport) send(_ context.Context, msgs []netlink.Message) (map[int
 				failed[i] = err
 			}
 		}
-	}
+	})
 	if len(kinds) < 2 || kinds[0] != "batch-begin" || kinds[len(kinds)-1] != "batch-end" {
 		return nil, fmt.Errorf("fake: not a batch: %v", kinds)
 	}
@@ -56,8 +55,8 @@ var msgKinds = map[int]string{
 	unix.NFT_MSG_NEWSETELEM: "newsetelem", unix.NFT_MSG_DELSETELEM: "delsetelem",
 }
 
-func msgKind(m netlink.Message) string {
-	switch t := int(m.Header.Type); t {
+func msgKind(typ uint16) string {
+	switch t := int(typ); t {
 	case unix.NFNL_MSG_BATCH_BEGIN:
 		return "batch-begin"
 	case unix.NFNL_MSG_BATCH_END:

@@ -37,14 +37,19 @@ func (b *ruleBuilder) anonSet(dt nftables.SetDatatype, interval bool, elems []nf
 // start and an end one past the last value (none when the span reaches
 // the top of the key space).
 func spanElements(sp span, interval bool) []nftables.SetElement {
+	return appendSpanElements(nil, sp, interval)
+}
+
+// appendSpanElements appends spanElements(sp, interval) to dst.
+func appendSpanElements(dst []nftables.SetElement, sp span, interval bool) []nftables.SetElement {
+	dst = append(dst, nftables.SetElement{Key: sp.lo.bytes()})
 	if !interval {
-		return []nftables.SetElement{{Key: sp.lo.bytes()}}
+		return dst
 	}
-	out := []nftables.SetElement{{Key: sp.lo.bytes()}}
 	if end, ok := sp.hi.next(); ok {
-		out = append(out, nftables.SetElement{Key: end.bytes(), IntervalEnd: true})
+		dst = append(dst, nftables.SetElement{Key: end.bytes(), IntervalEnd: true})
 	}
-	return out
+	return dst
 }
 
 // family works out the address family of an address match: Family when
@@ -147,9 +152,14 @@ func (b *ruleBuilder) spans(field string, load *expr.Payload, dt nftables.SetDat
 	if len(spans) > 1 {
 		names := make([]string, len(spans))
 		var elems []nftables.SetElement
+		if b.exprs {
+			elems = make([]nftables.SetElement, 0, 2*len(spans))
+		}
 		for i, sp := range spans {
 			names[i] = text(sp)
-			elems = append(elems, spanElements(sp, true)...)
+			if b.exprs {
+				elems = appendSpanElements(elems, sp, true)
+			}
 		}
 		b.add(field+" "+neq(not)+anonText(names), load, b.anonSet(dt, true, elems, not))
 		return

@@ -10,9 +10,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ruleBuilder turns one Rule into its nft text and, when exprs is set,
-// its expressions. Both come out of one walk over the matches so that
-// what Render prints and what the kernel gets cannot drift apart.
+// ruleBuilder turns one Rule into its nft text or, when exprs is set,
+// its expressions (the text was hashed when the ruleset was built, and
+// is not joined again). Both come out of one walk over the matches so
+// that what Render prints and what the kernel gets cannot drift apart.
 //
 // The walk mirrors nft's protocol dependencies. An address match needs
 // `meta nfproto`, an ICMP match `meta l4proto icmp`; the compiler adds
@@ -52,14 +53,22 @@ type anonSet struct {
 
 // builtRule is the result for one rule.
 type builtRule struct {
-	text    string // as nft lists it
-	verbose string // with the hidden dependencies, for the content hash
+	text    string // as nft lists it; not when compiling expressions
+	verbose string // with the hidden dependencies, for the content hash; ditto
 	exprs   []expr.Any
 	anon    []anonSet
 }
 
 func newRuleBuilder(rs *Ruleset) *ruleBuilder {
 	return &ruleBuilder{rs: rs, nfDep: -1, l4Dep: -1, l4: -1}
+}
+
+// reset readies b for another rule, keeping its arrays: a builtRule it
+// returned is not to be used afterwards.
+func (b *ruleBuilder) reset() {
+	clear(b.out) // let go of the last rule's expressions
+	b.parts, b.out, b.anon = b.parts[:0], b.out[:0], nil
+	b.nf, b.nfDep, b.l4, b.l4Dep = 0, -1, -1, -1
 }
 
 func (b *ruleBuilder) add(text string, ex ...expr.Any) int {
@@ -152,7 +161,10 @@ func (b *ruleBuilder) build(r *Rule) (builtRule, error) {
 		}
 		b.parts = append(b.parts, part{text: "comment " + quote(r.Comment)})
 	}
-	var vis, all []string
+	if b.exprs {
+		return builtRule{exprs: b.out, anon: b.anon}, nil
+	}
+	vis, all := make([]string, 0, len(b.parts)), make([]string, 0, len(b.parts))
 	for _, p := range b.parts {
 		all = append(all, p.text)
 		if !p.hidden {

@@ -276,9 +276,10 @@ func buildChain(rs *Ruleset, name string, c *Chain) (cs *chainState, refs []stri
 	cs = &chainState{base: base, rules: make([]string, 0, len(c.Rules))}
 	comments := map[string]int{}
 	var errs []error
+	b := newRuleBuilder(rs)
 	for i := range c.Rules {
 		r := &c.Rules[i]
-		b := newRuleBuilder(rs)
+		b.reset()
 		br, err := b.build(r)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("chain %q rule %d: %w", name, i, err))

@@ -17,7 +17,8 @@ import (
 
 // transport sends one batch of nftables messages (BATCH_BEGIN ...
 // BATCH_END) as one transaction. It is the seam the tests swap: the
-// messages are built by github.com/google/nftables, but sent here.
+// messages are built by github.com/google/nftables (rules by addRule),
+// marshalled onto a wire as they are queued, and sent here.
 //
 // Why not nftables.Conn.Flush: it asks the kernel to echo every rule back
 // and cannot say which message of a batch failed, so a 10 000-rule batch
@@ -25,10 +26,10 @@ import (
 // Here every message is acknowledged without echo, and a failure is
 // mapped back to the operation that queued the message.
 type transport interface {
-	// send returns the errors of individual messages by index into msgs
-	// (the kernel then applied none of the batch), or err when the
+	// send returns the errors of individual messages by their index in
+	// the batch (the kernel then applied none of it), or err when the
 	// outcome is unknown. ctx bounds the wait for the kernel's answer.
-	send(ctx context.Context, msgs []netlink.Message) (failed map[int]error, err error)
+	send(ctx context.Context, w *wire) (failed map[int]error, err error)
 	// close releases what the transport keeps between batches.
 	close() error
 }
@@ -62,7 +63,7 @@ func (t *nlTransport) close() error {
 	return err
 }
 
-func (t *nlTransport) send(ctx context.Context, msgs []netlink.Message) (map[int]error, error) {
+func (t *nlTransport) send(ctx context.Context, w *wire) (map[int]error, error) {
 	if t.conn == nil {
 		c, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: t.nsFd})
 		if err != nil {
@@ -73,34 +74,27 @@ func (t *nlTransport) send(ctx context.Context, msgs []netlink.Message) (map[int
 		_ = c.SetOption(netlink.ExtendedAcknowledge, true)
 		t.conn = c
 	}
-	failed, err := t.exchange(ctx, msgs)
+	failed, err := t.exchange(ctx, w)
 	if err != nil {
 		_ = t.close()
 	}
 	return failed, err
 }
 
-func (t *nlTransport) exchange(ctx context.Context, msgs []netlink.Message) (map[int]error, error) {
+func (t *nlTransport) exchange(ctx context.Context, w *wire) (map[int]error, error) {
 	c := t.conn
 	base := t.seq
-	t.seq += uint32(len(msgs))
-	size, acks := 0, 0
-	for i := range msgs {
-		m := &msgs[i]
-		m.Header.Length = 0 // recomputed on send
-		m.Header.PID = 0
-		m.Header.Sequence = base + uint32(i+1)
-		size += 16 + len(m.Data)
-		if isBatchMarker(m) {
-			continue
+	t.seq += uint32(w.n)
+	w.setSeq(base)
+	acks := 0
+	w.each(func(_ int, m []byte) {
+		if !isBatchMarker(msgType(m)) {
+			acks++
 		}
-		m.Header.Flags &^= unix.NLM_F_ECHO
-		m.Header.Flags |= netlink.Acknowledge
-		acks++
-	}
+	})
 	// The whole batch is one sendmsg, and all acks are queued before it
 	// returns: size both buffers for the batch (the kernel doubles these).
-	if err := setBuffers(c, max(size, 1<<20), max(acks*1024, 1<<20)); err != nil {
+	if err := setBuffers(c, max(w.size, 1<<20), max(acks*1024, 1<<20)); err != nil {
 		return nil, err
 	}
 	deadline := time.Now().Add(t.timeout)
@@ -110,15 +104,35 @@ func (t *nlTransport) exchange(ctx context.Context, msgs []netlink.Message) (map
 	if err := c.SetDeadline(deadline); err != nil {
 		return nil, fmt.Errorf("netlink set deadline: %w", err)
 	}
-	if _, err := c.SendMessages(msgs); err != nil {
-		return nil, fmt.Errorf("netlink send of %d messages (%d bytes): %w", len(msgs), size, err)
+	if err := sendBatch(c, w); err != nil {
+		return nil, fmt.Errorf("netlink send of %d messages (%d bytes): %w", w.n, w.size, err)
 	}
-	return receiveAcks(c, acks, len(msgs), base)
+	return receiveAcks(c, acks, w.n, base)
 }
 
-func isBatchMarker(m *netlink.Message) bool {
-	t := int(m.Header.Type)
-	return t == unix.NFNL_MSG_BATCH_BEGIN || t == unix.NFNL_MSG_BATCH_END
+// sendBatch writes the batch with one sendmsg, which gathers its chunks
+// into one buffer in the kernel: nfnetlink takes a batch only whole.
+func sendBatch(c *netlink.Conn, w *wire) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("netlink raw conn: %w", err)
+	}
+	to := &unix.SockaddrNetlink{Family: unix.AF_NETLINK}
+	var n int
+	var serr error
+	err = rc.Write(func(fd uintptr) bool {
+		n, serr = unix.SendmsgBuffers(int(fd), w.chunks, nil, to, 0)
+		return serr != unix.EAGAIN
+	})
+	switch {
+	case err != nil:
+		return err
+	case serr != nil:
+		return os.NewSyscallError("sendmsg", serr)
+	case n != w.size:
+		return fmt.Errorf("sendmsg wrote %d bytes of %d", n, w.size)
+	}
+	return nil
 }
 
 func setBuffers(c *netlink.Conn, snd, rcv int) error {
@@ -225,20 +239,19 @@ func extAckMessage(m syscall.NetlinkMessage) string {
 }
 
 // capture builds messages with github.com/google/nftables without sending
-// them: the Conn's test dial hands Flush's batch to send and acknowledges
-// every message back to the library.
+// them: the Conn's test dial hands each Flush's batch to send and
+// acknowledges every message back to the library. The Conn is lasting so
+// that a Flush does not dial its (fake) socket again.
 type capture struct {
 	send func(msgs []netlink.Message)
 }
 
 func (cp *capture) conn() (*nftables.Conn, error) {
+	ack := make([]byte, 4+unix.SizeofNlMsghdr)
 	return nftables.New(nftables.WithTestDial(func(req []netlink.Message) ([]netlink.Message, error) {
 		if req != nil {
 			cp.send(req)
 		}
-		return []netlink.Message{{
-			Header: netlink.Header{Type: netlink.Error},
-			Data:   make([]byte, 4+unix.SizeofNlMsghdr),
-		}}, nil
-	}))
+		return []netlink.Message{{Header: netlink.Header{Type: netlink.Error}, Data: ack}}, nil
+	}), nftables.AsLasting())
 }
