@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -345,6 +346,29 @@ func rootSnapshot() (string, error) {
 	for _, p := range []string{"net/ipv4/ip_forward", "net/ipv6/conf/all/forwarding"} {
 		b, _ := os.ReadFile("/proc/sys/" + p)
 		lines = append(lines, "sysctl "+p+" "+string(bytes.TrimSpace(b)))
+	}
+	// The nftables tables and their chains (the agent's policy table
+	// must never appear here).
+	c, err := nftables.New(nftables.WithNetNSFd(int(ns)))
+	if err != nil {
+		return "", err
+	}
+	tables, err := c.ListTables()
+	if err != nil {
+		return "", fmt.Errorf("nftables tables: %w", err)
+	}
+	for _, tb := range tables {
+		chains, err := c.ListChainsOfTableFamily(tb.Family)
+		if err != nil {
+			return "", fmt.Errorf("nftables chains: %w", err)
+		}
+		n := 0
+		for _, ch := range chains {
+			if ch.Table.Name == tb.Name {
+				n++
+			}
+		}
+		lines = append(lines, fmt.Sprintf("nftables table %d %s chains %d", tb.Family, tb.Name, n))
 	}
 	slices.Sort(lines)
 	return strings.Join(lines, "\n"), nil
