@@ -82,6 +82,7 @@ type agentLab struct {
 	ctx    context.Context
 	be     datastore.Backend
 	host   string
+	nsName string // the host's namespace
 	ns     *nsThread
 	routes *routeWatch
 }
@@ -139,10 +140,22 @@ func upLab(b *testing.B, ctx context.Context, cfg lab.Config) *lab.Lab {
 	return l
 }
 
-// newAgentLab brings a one-host lab up with local workloads (see upLab).
+// newAgentLab brings a one-host lab up with local workloads (see upLab)
+// and loads the remote endpoints.
 func newAgentLab(b *testing.B, local int) *agentLab {
 	b.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	a := upAgentLab(b, local, 10*time.Minute)
+	start := time.Now()
+	load(b, a.be, remoteEndpoints)
+	b.Logf("loaded %d remote WorkloadEndpoints in %v", remoteEndpoints, time.Since(start).Round(time.Millisecond))
+	return a
+}
+
+// upAgentLab brings a one-host lab up with local workloads, a thread in
+// the host's namespace and a watch on its routes, for at most timeout.
+func upAgentLab(b *testing.B, local int, timeout time.Duration) *agentLab {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	b.Cleanup(cancel)
 	// No BGP: one host has nobody to peer with, and upstream's figures
 	// are Felix alone.
@@ -157,24 +170,19 @@ func newAgentLab(b *testing.B, local int) *agentLab {
 			a.ns.stop()
 		}
 	})
-
 	var err error
 	if a.be, err = l.Backend(ctx); err != nil {
 		b.Fatal(err)
 	}
-	nsName, err := l.Namespace(a.host)
-	if err != nil {
+	if a.nsName, err = l.Namespace(a.host); err != nil {
 		b.Fatal(err)
 	}
-	if a.ns, err = startNSThread(nsName); err != nil {
+	if a.ns, err = startNSThread(a.nsName); err != nil {
 		b.Fatal(err)
 	}
 	if a.routes, err = watchRoutes(a.ns); err != nil {
 		b.Fatal(err)
 	}
-	start := time.Now()
-	load(b, a.be, remoteEndpoints)
-	b.Logf("loaded %d remote WorkloadEndpoints in %v", remoteEndpoints, time.Since(start).Round(time.Millisecond))
 	return a
 }
 

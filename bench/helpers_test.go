@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -9,7 +8,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -49,38 +47,10 @@ func wepJSON(i int) (key string, value []byte) {
 	return resources.Prefix + "workloadendpoints/" + w.Metadata.Namespace + "/" + name, b
 }
 
-// load writes n WEPs with bounded concurrency.
+// load writes n WEPs (wepJSON) with bounded concurrency.
 func load(tb testing.TB, be datastore.Backend, n int) {
 	tb.Helper()
-	ctx := context.Background()
-	var wg sync.WaitGroup
-	errs := make(chan error, 1)
-	next := make(chan int)
-	for range 32 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				k, v := wepJSON(i)
-				if _, err := be.Update(ctx, k, v, 0, 0); err != nil {
-					select {
-					case errs <- err:
-					default:
-					}
-				}
-			}
-		}()
-	}
-	for i := range n {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	select {
-	case err := <-errs:
-		tb.Fatal(err)
-	default:
-	}
+	loadKVs(tb, be, n, wepJSON)
 }
 
 // resetPeakRSS makes VmHWM start again from the current RSS.

@@ -106,43 +106,19 @@ type policyLab struct {
 // all of it.
 func newPolicyLab(b *testing.B, s policyScale) *policyLab {
 	b.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Minute)
-	b.Cleanup(cancel)
-	l := upLab(b, ctx, lab.Config{Hosts: 1, WorkloadsPerHost: s.local, BGP: lab.BGPNone})
-	a := &agentLab{Lab: l, b: b, ctx: ctx, host: lab.HostName(1)}
-	p := &policyLab{agentLab: a, scale: s}
+	a := upAgentLab(b, s.local, 50*time.Minute)
+	p := &policyLab{agentLab: a, scale: s, nsPath: filepath.Join("/run/netns", a.nsName)}
 	b.Cleanup(func() {
 		if p.nft != nil {
 			p.nft.close()
 		}
-		if a.routes != nil {
-			a.routes.close()
-		}
-		if a.ns != nil {
-			a.ns.stop()
-		}
 	})
-	var err error
-	if a.be, err = l.Backend(ctx); err != nil {
-		b.Fatal(err)
-	}
-	nsName, err := l.Namespace(a.host)
-	if err != nil {
-		b.Fatal(err)
-	}
-	p.nsPath = filepath.Join("/run/netns", nsName)
-	if a.ns, err = startNSThread(nsName); err != nil {
-		b.Fatal(err)
-	}
-	if a.routes, err = watchRoutes(a.ns); err != nil {
-		b.Fatal(err)
-	}
 
 	start := time.Now()
 	loadKVs(b, a.be, s.remote, func(i int) (string, []byte) { return remoteWEP(i, -1, 1) })
 	for j, w := range a.localWorkloads() {
 		k, v := labelledEndpoint(b, w, localLabels(j))
-		if _, err := a.be.Update(ctx, k, v, 0, 0); err != nil {
+		if _, err := a.be.Update(a.ctx, k, v, 0, 0); err != nil {
 			b.Fatal(err)
 		}
 	}

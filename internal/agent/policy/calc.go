@@ -339,14 +339,14 @@ func endpointLabels(ns string, w *v3.WorkloadEndpoint) map[string]string {
 	return out
 }
 
+// parsePrefixes reads an endpoint's or network set's addresses, leaving
+// out what is not a CIDR or address (written around validation): an
+// address left out is matched by nothing.
 func parsePrefixes(ss []string) []netip.Prefix {
 	var out []netip.Prefix
 	for _, s := range ss {
-		s = strings.TrimSpace(s)
-		if p, err := netip.ParsePrefix(s); err == nil {
-			out = append(out, p.Masked())
-		} else if a, err := netip.ParseAddr(s); err == nil {
-			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+		if p, err := parsePrefix(strings.TrimSpace(s)); err == nil {
+			out = append(out, p)
 		}
 	}
 	return out

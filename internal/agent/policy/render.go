@@ -59,31 +59,51 @@ func (c *Calc) unref(names []string) {
 // enforced as written makes the whole policy drop everything (and is
 // reported): it never allows more than it says.
 func (c *Calc) renderPolicy(p *policy) *rendered {
+	return c.renderChains(polInPrefix+p.id, polOutPrefix+p.id, p.ingress, p.egress, p.selErr, p.problemKey(), "invalid-policy",
+		func(n *setNamer, dir string) *ruleCtx {
+			return &ruleCtx{sets: n, namespace: p.namespace, comment: fmt.Sprintf("%s/%s:%s:", strings.ToLower(p.kind[:1]), p.id, dir[:2])}
+		})
+}
+
+// renderProfile renders a profile's two chains, failing closed as
+// renderPolicy does.
+func (c *Calc) renderProfile(name string, s *v3.ProfileSpec) *rendered {
+	return c.renderChains(profInPrefix+name, profOutPrefix+name, s.Ingress, s.Egress, nil, "Profile "+name, "invalid-profile",
+		func(n *setNamer, dir string) *ruleCtx {
+			return &ruleCtx{sets: n, profile: true, comment: fmt.Sprintf("pr/%s:%s:", name, dir[:2])}
+		})
+}
+
+// renderChains renders the ingress and egress rules into the chains
+// named. An error (pre, or a rule that cannot be enforced) replaces both
+// chains with a drop commented invalid and is recorded under key in
+// Problems; the sets the abandoned render registered are released.
+func (c *Calc) renderChains(inName, outName string, ingress, egress []v3.Rule, pre error, key, invalid string,
+	newCtx func(n *setNamer, dir string) *ruleCtx) *rendered {
 	n := &setNamer{c: c}
-	in := &nft.Chain{Name: polInPrefix + p.id}
-	out := &nft.Chain{Name: polOutPrefix + p.id}
-	err := p.selErr
-	if err == nil {
-		for _, d := range []struct {
-			chain *nft.Chain
-			rules []v3.Rule
-			dir   string
-		}{{in, p.ingress, "ingress"}, {out, p.egress, "egress"}} {
-			ctx := &ruleCtx{sets: n, namespace: p.namespace, comment: fmt.Sprintf("%s/%s:%s:", strings.ToLower(p.kind[:1]), p.id, d.dir[:2])}
-			for i := range d.rules {
-				rs, rerr := renderRule(ctx, fmt.Sprintf("spec.%s[%d]", d.dir, i), &d.rules[i], i)
-				if rerr != nil {
-					err = rerr
-					break
-				}
-				d.chain.Rules = append(d.chain.Rules, rs...)
+	in, out := &nft.Chain{Name: inName}, &nft.Chain{Name: outName}
+	err := pre
+	for _, d := range []struct {
+		chain *nft.Chain
+		rules []v3.Rule
+		dir   string
+	}{{in, ingress, "ingress"}, {out, egress, "egress"}} {
+		if err != nil {
+			break
+		}
+		ctx := newCtx(n, d.dir)
+		for i := range d.rules {
+			rs, rerr := renderRule(ctx, fmt.Sprintf("spec.%s[%d]", d.dir, i), &d.rules[i], i)
+			if rerr != nil {
+				err = rerr
+				break
 			}
+			d.chain.Rules = append(d.chain.Rules, rs...)
 		}
 	}
-	key := p.problemKey()
 	if err != nil {
 		c.Problems[key] = err.Error()
-		deny := nft.Rule{Counter: true, Verdict: nft.Verdict{Kind: nft.VerdictDrop}, Comment: "invalid-policy"}
+		deny := nft.Rule{Counter: true, Verdict: nft.Verdict{Kind: nft.VerdictDrop}, Comment: invalid}
 		in.Rules, out.Rules = []nft.Rule{deny}, []nft.Rule{deny}
 		c.unrefLater(n.used)
 		n.used = nil
@@ -102,36 +122,4 @@ func (c *Calc) unrefLater(names []string) {
 			c.sets.RemoveSet(s)
 		}
 	}
-}
-
-func (c *Calc) renderProfile(name string, s *v3.ProfileSpec) *rendered {
-	n := &setNamer{c: c}
-	in := &nft.Chain{Name: profInPrefix + name}
-	out := &nft.Chain{Name: profOutPrefix + name}
-	var err error
-	for _, d := range []struct {
-		chain *nft.Chain
-		rules []v3.Rule
-		dir   string
-	}{{in, s.Ingress, "ingress"}, {out, s.Egress, "egress"}} {
-		ctx := &ruleCtx{sets: n, profile: true, comment: fmt.Sprintf("pr/%s:%s:", name, d.dir[:2])}
-		for i := range d.rules {
-			rs, rerr := renderRule(ctx, fmt.Sprintf("spec.%s[%d]", d.dir, i), &d.rules[i], i)
-			if rerr != nil {
-				err = rerr
-				break
-			}
-			d.chain.Rules = append(d.chain.Rules, rs...)
-		}
-	}
-	if err != nil {
-		c.Problems["Profile "+name] = err.Error()
-		deny := nft.Rule{Counter: true, Verdict: nft.Verdict{Kind: nft.VerdictDrop}, Comment: "invalid-profile"}
-		in.Rules, out.Rules = []nft.Rule{deny}, []nft.Rule{deny}
-		c.unrefLater(n.used)
-		n.used = nil
-	} else {
-		delete(c.Problems, "Profile "+name)
-	}
-	return &rendered{chains: []*nft.Chain{in, out}, sets: n.used}
 }

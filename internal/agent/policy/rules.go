@@ -210,22 +210,26 @@ func resolveSide(path string, e *v3.EntityRule, namespace string) (*side, error)
 func prefixes(path string, nets []string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
 	for i, n := range nets {
-		var p netip.Prefix
-		var err error
-		if strings.Contains(n, "/") {
-			p, err = netip.ParsePrefix(n)
-		} else {
-			var a netip.Addr
-			if a, err = netip.ParseAddr(n); err == nil {
-				p = netip.PrefixFrom(a, a.BitLen())
-			}
-		}
+		p, err := parsePrefix(n)
 		if err != nil {
 			return nil, fmt.Errorf("%s[%d]: %q is not a CIDR", path, i, n)
 		}
-		out = append(out, p.Masked())
+		out = append(out, p)
 	}
 	return out, nil
+}
+
+// parsePrefix reads a CIDR or a bare address (as a /32 or /128), masked.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // families is the set of address families the rule must be rendered for:
