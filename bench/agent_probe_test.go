@@ -54,20 +54,26 @@ func (a *agentLab) waitReady(timeout time.Duration) time.Time {
 // agentLatencyMetric reads the agent's own programming latency histogram
 // (update arrival at the agent -> applied): its count and sum.
 func (a *agentLab) agentLatencyMetric() (count float64, sum time.Duration) {
+	return a.histogramMetric("calico_agent_programming_latency_seconds")
+}
+
+// histogramMetric reads one of calico-node's histograms: its count and
+// sum (zero when it cannot be read).
+func (a *agentLab) histogramMetric(name string) (count float64, sum time.Duration) {
 	code, body, err := a.httpGet(metricsURL)
 	if err != nil || code != http.StatusOK {
 		return 0, 0
 	}
 	for _, line := range strings.Split(string(body), "\n") {
-		name, val, ok := strings.Cut(line, " ")
+		n, val, ok := strings.Cut(line, " ")
 		if !ok {
 			continue
 		}
 		v, _ := strconv.ParseFloat(strings.TrimSpace(val), 64)
-		switch name {
-		case "calico_agent_programming_latency_seconds_sum":
+		switch n {
+		case name + "_sum":
 			sum = time.Duration(v * float64(time.Second))
-		case "calico_agent_programming_latency_seconds_count":
+		case name + "_count":
 			count = v
 		}
 	}

@@ -317,34 +317,54 @@ func (d *datapath) label(ctx context.Context, be datastore.Backend, labels map[s
 }
 
 // waitPolicies waits until the source's fw- chain (host1) and the
-// destination's tw- chain (host2) jump to policy chains (selected) or
-// to none.
+// destination's tw- chain (host2), through the tier walks they go to,
+// jump to policy chains (selected) or to none.
 func (d *datapath) waitPolicies(selected bool, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
+	// jumps counts the chain's jumps to policy chains (pi-, po-) and
+	// finds where it goes to at its end (an endpoint chain goes to its
+	// shared tier walk).
+	jumps := func(c *nftables.Conn, chain string) (n int, gotoChain string, err error) {
+		rules, err := c.GetRules(&nftables.Table{Name: calicoTable, Family: nftables.TableFamilyINet}, &nftables.Chain{Name: chain})
+		if err != nil {
+			return 0, "", err
+		}
+		for _, r := range rules {
+			for _, e := range r.Exprs {
+				v, ok := e.(*expr.Verdict)
+				switch {
+				case !ok:
+				case v.Kind == expr.VerdictJump && (strings.HasPrefix(v.Chain, "pi-") || strings.HasPrefix(v.Chain, "po-")):
+					n++
+				case v.Kind == expr.VerdictGoto:
+					gotoChain = v.Chain
+				}
+			}
+		}
+		return n, gotoChain, nil
+	}
 	check := func(w lab.Workload, chain string) (bool, error) {
 		c, err := nftConn(filepath.Join("/run/netns", must(d.l.Namespace(w.Host))))
 		if err != nil {
 			return false, err
 		}
 		defer c.CloseLasting()
-		rules, err := c.GetRules(&nftables.Table{Name: calicoTable, Family: nftables.TableFamilyINet}, &nftables.Chain{Name: chain})
+		n, walk, err := jumps(c, chain)
 		if err != nil {
 			return false, nil // not there yet
 		}
-		jumps := 0
-		for _, r := range rules {
-			for _, e := range r.Exprs {
-				if v, ok := e.(*expr.Verdict); ok && v.Kind == expr.VerdictJump && strings.HasPrefix(v.Chain, "p") &&
-					(strings.HasPrefix(v.Chain, "pi-") || strings.HasPrefix(v.Chain, "po-")) {
-					jumps++
-				}
+		if walk != "" {
+			m, _, err := jumps(c, walk)
+			if err != nil {
+				return false, nil
 			}
+			n += m
 		}
 		want := 0
 		if selected {
 			want = policiesPerEndpoint + 1
 		}
-		return jumps == want, nil
+		return n == want, nil
 	}
 	for {
 		a, err := check(d.src, "fw-"+d.src.Interface)

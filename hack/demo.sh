@@ -97,9 +97,11 @@ spec:
 YAML
 lab exec host1 -- calicoctl get workloadendpoints --namespace default -o wide
 
-step "the agent's nftables table on host2: host2-w1's ingress chain"
+step "the agent's nftables table on host2: host2-w1's ingress chain and the tier walk it goes to"
 iface=$(lab exec host2 -- calicoctl get workloadendpoint host2-k8s-host2--w1-eth0 --namespace default -o yaml | awk '/interfaceName:/ {print $2}')
 lab exec host2 -- nft list chain inet calico "tw-$iface"
+walk=$(lab exec host2 -- nft list chain inet calico "tw-$iface" | awk '$1 == "goto" {print $2}')
+[ -z "$walk" ] || lab exec host2 -- nft list chain inet calico "$walk"
 
 step "who reaches whom now: only host1-w1 reaches host2-w1 (the policy at work)"
 sleep 1

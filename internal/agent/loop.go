@@ -41,8 +41,10 @@ type agent struct {
 	dirty  bool
 	// polDirty: the policy ruleset may have changed since last taken.
 	polDirty bool
-	arrived  map[string]time.Time // endpoint key -> first unapplied update
-	wake     chan struct{}
+	// polArrived: when the first policy update not yet taken arrived.
+	polArrived time.Time
+	arrived    map[string]time.Time // endpoint key -> first unapplied update
+	wake       chan struct{}
 
 	// onIteration, when set (tests), is called at the end of every
 	// pass of the loop with whether it applied anything.
@@ -111,6 +113,9 @@ func (a *agent) OnUpdates(updates []syncer.Update) {
 		cfg := a.calc.Config()
 		a.pcalc.SetConfig(policy.ConfigFrom(&cfg))
 		if polChanged {
+			if a.polArrived.IsZero() {
+				a.polArrived = now
+			}
 			a.polDirty = true
 		}
 	}
@@ -130,7 +135,9 @@ type snapshot struct {
 	ruleset *nft.Ruleset
 	// problems are the policy calculation's problems with ruleset.
 	problems map[string]string
-	inSync   bool
+	// polArrived is when the first update behind ruleset arrived.
+	polArrived time.Time
+	inSync     bool
 	// arrived are the arrival times of endpoint updates not yet applied.
 	arrived map[string]time.Time
 }
@@ -149,7 +156,8 @@ func (a *agent) snapshot() snapshot {
 		a.dirty = false
 	}
 	if a.pol != nil && a.polDirty {
-		s.ruleset = a.pcalc.Ruleset()
+		s.ruleset, s.polArrived = a.pcalc.Ruleset(), a.polArrived
+		a.polArrived = time.Time{}
 		s.problems = make(map[string]string, len(a.pcalc.Problems))
 		for k, v := range a.pcalc.Problems {
 			s.problems[k] = v
@@ -193,6 +201,9 @@ func (a *agent) loop(ctx context.Context) {
 		// in the kernel.
 		ruleset     *nft.Ruleset
 		rulesetDone bool
+		// polSince: the earliest arrival behind the rulesets not yet
+		// applied (zero when none, or only a resync is due).
+		polSince    time.Time
 		polProblems = map[string]string{}
 	)
 	retry.Stop()
@@ -226,6 +237,9 @@ func (a *agent) loop(ctx context.Context) {
 		}
 		if snap.ruleset != nil {
 			ruleset, rulesetDone = snap.ruleset, false
+			if !snap.polArrived.IsZero() && (polSince.IsZero() || snap.polArrived.Before(polSince)) {
+				polSince = snap.polArrived
+			}
 			a.logPolicyProblems(polProblems, snap.problems)
 		}
 		for k, t := range arrived {
@@ -270,6 +284,10 @@ func (a *agent) loop(ctx context.Context) {
 				err = errors.Join(err, fmt.Errorf("nftables: %w", perr))
 			} else {
 				rulesetDone = true
+				if !polSince.IsZero() {
+					a.m.polLatency.Observe(a.now().Sub(polSince).Seconds())
+					polSince = time.Time{}
+				}
 			}
 		}
 		if ctx.Err() != nil {

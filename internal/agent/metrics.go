@@ -12,6 +12,7 @@ type metrics struct {
 	programmed  prometheus.Gauge
 	endpoints   *prometheus.GaugeVec
 	latency     prometheus.Histogram
+	polLatency  prometheus.Histogram
 	applyErrors prometheus.Counter
 	dataplane   *dataplane.Metrics
 }
@@ -31,6 +32,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Time from a local endpoint update arriving from the datastore to the kernel matching it.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16), // 0.5 ms to about 16 s
 		}),
+		polLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "calico", Subsystem: "agent", Name: "policy_programming_latency_seconds",
+			Help: "Time from a datastore update that changes the policy table arriving to the kernel holding the new table " +
+				"(one observation per apply, from the earliest update it carries).",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}),
 		applyErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "calico", Subsystem: "agent", Name: "dataplane_apply_errors_total",
 			Help: "Dataplane applies that failed in part (retried with backoff).",
@@ -41,6 +48,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.programmed = sharedmetrics.Register(reg, m.programmed)
 		m.endpoints = sharedmetrics.Register(reg, m.endpoints)
 		m.latency = sharedmetrics.Register(reg, m.latency)
+		m.polLatency = sharedmetrics.Register(reg, m.polLatency)
 		m.applyErrors = sharedmetrics.Register(reg, m.applyErrors)
 		m.dataplane = dataplane.NewMetrics(reg)
 	}

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/google/nftables"
-	"github.com/google/nftables/expr"
 	"github.com/google/nftables/userdata"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
@@ -224,23 +223,6 @@ func udataGet(ud []byte, typ userdata.Type) (string, bool) {
 	return "", false
 }
 
-// addCounters adds a rule's counter to out under its comment.
-func addCounters(out map[string]Counter, r *nftables.Rule) {
-	comment, ok := udataGet(r.UserData, userdata.TypeComment)
-	if !ok {
-		return
-	}
-	comment = strings.TrimSuffix(comment, "\x00")
-	for _, e := range r.Exprs {
-		if ctr, ok := e.(*expr.Counter); ok {
-			sum := out[comment]
-			sum.Packets += ctr.Packets
-			sum.Bytes += ctr.Bytes
-			out[comment] = sum
-		}
-	}
-}
-
 // Counter is what a rule's counter has seen.
 type Counter struct {
 	Packets, Bytes uint64
@@ -258,24 +240,7 @@ func (a *Applier) Counters(ctx context.Context) (map[string]Counter, error) {
 	if a.closed {
 		return nil, errClosed
 	}
-	out := map[string]Counter{}
-	err := a.withReadConn(func(c *nftables.Conn) error {
-		t := &nftables.Table{Name: a.table, Family: nftables.TableFamilyINet}
-		chains, err := tableChains(c, a.table)
-		if err != nil {
-			return err
-		}
-		for _, ch := range chains {
-			rules, err := c.GetRules(t, ch)
-			if err != nil {
-				return fmt.Errorf("list rules of chain %s: %w", ch.Name, err)
-			}
-			for _, r := range rules {
-				addCounters(out, r)
-			}
-		}
-		return nil
-	})
+	out, err := readCounters(a.nsFd, a.table)
 	if err != nil {
 		return nil, fmt.Errorf("nft counters: %w", err)
 	}

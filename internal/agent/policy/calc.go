@@ -42,6 +42,7 @@ type Calc struct {
 	polChains  map[string]*rendered
 	profChains map[string]*rendered
 	epChains   map[string]*rendered
+	walks      map[string]*nft.Chain // shared tier walks by name (see endpointChains)
 	setRefs    map[string]int
 	setDefs    map[string]setDef
 	dirtyEPs   map[string]bool
@@ -130,6 +131,7 @@ func NewCalc(node string, newSets func(changed func(setID string)) SetIndex) *Ca
 		tiers: map[string]*v3.TierSpec{}, policies: map[string]*policy{}, profiles: map[string]*v3.ProfileSpec{},
 		locals:    map[string]*local{},
 		polChains: map[string]*rendered{}, profChains: map[string]*rendered{}, epChains: map[string]*rendered{},
+		walks:   map[string]*nft.Chain{},
 		setRefs: map[string]int{}, setDefs: map[string]setDef{},
 		dirtyEPs: map[string]bool{}, dirtyPols: map[string]bool{}, dirtyProfs: map[string]bool{},
 		Problems:  map[string]string{},

@@ -1,6 +1,9 @@
 package policy
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"net"
 	"net/netip"
 
@@ -16,11 +19,15 @@ const (
 	mapToWL        = "to-wl"   // oifname -> jump tw-<iface>
 	fromWLPrefix   = "fw-"
 	toWLPrefix     = "tw-"
+	walkOutPrefix  = "wo-" // shared walks of an endpoint's egress tiers and profiles
+	walkInPrefix   = "wi-" // and of its ingress ones
 	polInPrefix    = "pi-"
 	polOutPrefix   = "po-"
 	profInPrefix   = "pri-"
 	profOutPrefix  = "pro-"
 	commentDefault = "default-deny"
+	// chainFromWLCommon: what any workload may send before policy.
+	chainFromWLCommon = "from-wl-common"
 )
 
 // EndpointToHost is what happens to traffic from a workload to its host
@@ -140,24 +147,18 @@ func ifaceDir(k nft.MatchKind) string {
 }
 
 // endpointChains are the endpoint's from-workload (egress) and
-// to-workload (ingress) chains.
-func endpointChains(e *Endpoint) (from, to *nft.Chain) {
+// to-workload (ingress) chains. Each ends in a goto to the walk of its
+// tiers and profiles (walkChain), which endpoints with the same policies
+// share: a table holds one walk per distinct policy list, not one per
+// endpoint, which keeps the kernel's work per commit (it re-validates
+// every chain reachable from the hooks) and the agent's memory down.
+func endpointChains(e *Endpoint, walk func(prefix string, rules []nft.Rule) *nft.Chain) (from, to, walkOut, walkIn *nft.Chain) {
 	from = &nft.Chain{Name: fromWLPrefix + e.Iface}
 	r := &from.Rules
-	// What a workload needs of its host before it has an address: DHCP
-	// and IPv6 neighbour/router discovery. Then anti-spoofing.
-	*r = append(*r,
-		nft.Rule{Match: []nft.Match{{Kind: nft.MatchNFProto, Num: 4}, {Kind: nft.MatchL4Proto, Num: 17},
-			{Kind: nft.MatchSPort, Ports: []nft.PortRange{{Lo: 68, Hi: 68}}}, {Kind: nft.MatchDPort, Ports: []nft.PortRange{{Lo: 67, Hi: 67}}}},
-			Verdict: nft.Verdict{Kind: nft.VerdictAccept}},
-		nft.Rule{Match: []nft.Match{{Kind: nft.MatchNFProto, Num: 6}, {Kind: nft.MatchL4Proto, Num: 17},
-			{Kind: nft.MatchSPort, Ports: []nft.PortRange{{Lo: 546, Hi: 546}}}, {Kind: nft.MatchDPort, Ports: []nft.PortRange{{Lo: 547, Hi: 547}}}},
-			Verdict: nft.Verdict{Kind: nft.VerdictAccept}},
-	)
-	for _, t := range []uint32{133, 135, 136} {
-		*r = append(*r, nft.Rule{Match: []nft.Match{{Kind: nft.MatchNFProto, Num: 6}, {Kind: nft.MatchL4Proto, Num: 58},
-			{Kind: nft.MatchICMP, Family: 6, Num: t}}, Verdict: nft.Verdict{Kind: nft.VerdictAccept}})
-	}
+	// What a workload needs of its host before it has an address (DHCP,
+	// IPv6 neighbour and router discovery: fromWLCommon), then
+	// anti-spoofing.
+	*r = append(*r, nft.Rule{Verdict: nft.Verdict{Kind: nft.VerdictJump, Chain: chainFromWLCommon}})
 	if len(e.MAC) > 0 {
 		*r = append(*r, nft.Rule{Match: []nft.Match{{Kind: nft.MatchEtherSAddr, Not: true, MAC: e.MAC}},
 			Counter: true, Verdict: nft.Verdict{Kind: nft.VerdictDrop}, Comment: "spoofed-mac"})
@@ -171,11 +172,44 @@ func endpointChains(e *Endpoint) (from, to *nft.Chain) {
 		*r = append(*r, nft.Rule{Match: m, Counter: true, Verdict: nft.Verdict{Kind: nft.VerdictDrop},
 			Comment: "spoofed-v" + string(rune('0'+fam))})
 	}
-	from.Rules = append(from.Rules, policyRules(e.Egress, e.Profiles, polOutPrefix, profOutPrefix)...)
+	walkOut = walk(walkOutPrefix, policyRules(e.Egress, e.Profiles, polOutPrefix, profOutPrefix))
+	*r = append(*r, nft.Rule{Verdict: nft.Verdict{Kind: nft.VerdictGoto, Chain: walkOut.Name}})
 
-	to = &nft.Chain{Name: toWLPrefix + e.Iface}
-	to.Rules = policyRules(e.Ingress, e.Profiles, polInPrefix, profInPrefix)
-	return from, to
+	walkIn = walk(walkInPrefix, policyRules(e.Ingress, e.Profiles, polInPrefix, profInPrefix))
+	to = &nft.Chain{Name: toWLPrefix + e.Iface, Rules: []nft.Rule{{Verdict: nft.Verdict{Kind: nft.VerdictGoto, Chain: walkIn.Name}}}}
+	return from, to, walkOut, walkIn
+}
+
+// fromWLCommon is what every workload may send its host before policy:
+// DHCP and DHCPv6 requests, and IPv6 router and neighbour discovery.
+// Every fw- chain jumps to it first.
+var fromWLCommon = func() *nft.Chain {
+	c := &nft.Chain{Name: chainFromWLCommon}
+	c.Rules = append(c.Rules,
+		nft.Rule{Match: []nft.Match{{Kind: nft.MatchNFProto, Num: 4}, {Kind: nft.MatchL4Proto, Num: 17},
+			{Kind: nft.MatchSPort, Ports: []nft.PortRange{{Lo: 68, Hi: 68}}}, {Kind: nft.MatchDPort, Ports: []nft.PortRange{{Lo: 67, Hi: 67}}}},
+			Verdict: nft.Verdict{Kind: nft.VerdictAccept}},
+		nft.Rule{Match: []nft.Match{{Kind: nft.MatchNFProto, Num: 6}, {Kind: nft.MatchL4Proto, Num: 17},
+			{Kind: nft.MatchSPort, Ports: []nft.PortRange{{Lo: 546, Hi: 546}}}, {Kind: nft.MatchDPort, Ports: []nft.PortRange{{Lo: 547, Hi: 547}}}},
+			Verdict: nft.Verdict{Kind: nft.VerdictAccept}},
+	)
+	for _, t := range []uint32{133, 135, 136} {
+		c.Rules = append(c.Rules, nft.Rule{Match: []nft.Match{{Kind: nft.MatchNFProto, Num: 6}, {Kind: nft.MatchL4Proto, Num: 58},
+			{Kind: nft.MatchICMP, Family: 6, Num: t}}, Verdict: nft.Verdict{Kind: nft.VerdictAccept}})
+	}
+	return c
+}()
+
+// walkName names a walk chain by its rules: prefix and 20 hex digits of
+// a SHA-256 over the rules' printed form, so that endpoints with the same
+// tiers, policies and profiles get the same chain, and a chain's content
+// never changes under its name.
+func walkName(prefix string, rules []nft.Rule) string {
+	h := sha256.New()
+	for _, r := range rules {
+		fmt.Fprintf(h, "%+v\n", r)
+	}
+	return prefix + hex.EncodeToString(h.Sum(nil)[:10])
 }
 
 // policyRules walk the tiers, then the profiles, then drop.

@@ -119,8 +119,8 @@ func (c *Calc) Ruleset() *nft.Ruleset {
 			if l.host {
 				c.epChains[k] = &rendered{chains: hostEndpointChains(c.resolveHost(l), c.cfg.FailsafeInbound, c.cfg.FailsafeOutbound)}
 			} else {
-				from, to := endpointChains(c.resolve(l))
-				c.epChains[k] = &rendered{chains: []*nft.Chain{from, to}}
+				from, to, wo, wi := endpointChains(c.resolve(l), c.walk)
+				c.epChains[k] = &rendered{chains: []*nft.Chain{from, to, wo, wi}}
 			}
 		}
 	}
@@ -133,6 +133,9 @@ func (c *Calc) Ruleset() *nft.Ruleset {
 	}
 	for _, ch := range c.bases {
 		rs.Chains[ch.Name] = ch
+	}
+	if len(ifaceOwner) > 0 {
+		rs.Chains[fromWLCommon.Name] = fromWLCommon
 	}
 	// The dispatch maps are kept while the set of interfaces is the same:
 	// the applier skips objects it was given before.
@@ -159,6 +162,11 @@ func (c *Calc) Ruleset() *nft.Ruleset {
 			rs.Chains[ch.Name] = ch
 		}
 	}
+	for name, ch := range c.walks {
+		if rs.Chains[name] != ch {
+			delete(c.walks, name) // no endpoint walks it any more
+		}
+	}
 	if hd.any {
 		c.addHostEndpoints(rs, hostOwner)
 	}
@@ -183,6 +191,18 @@ func (c *Calc) Ruleset() *nft.Ruleset {
 		}
 	}
 	return rs
+}
+
+// walk returns the shared walk chain with these rules (see
+// endpointChains), the same pointer for as long as an endpoint uses it.
+func (c *Calc) walk(prefix string, rules []nft.Rule) *nft.Chain {
+	name := walkName(prefix, rules)
+	if ch, ok := c.walks[name]; ok {
+		return ch
+	}
+	ch := &nft.Chain{Name: name, Rules: rules}
+	c.walks[name] = ch
+	return ch
 }
 
 func (c *Calc) managed(iface string) bool {
