@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	v3 "github.com/gocalico/calico/api/v3"
 	"github.com/gocalico/calico/internal/agent/config"
@@ -244,16 +245,22 @@ func labelledCounter(t testing.TB, reg *prometheus.Registry, name string, labels
 
 func histogramCount(t testing.TB, reg *prometheus.Registry, name string) uint64 {
 	t.Helper()
+	return histogram(t, reg, name).GetSampleCount()
+}
+
+// histogram is the unlabelled histogram name (empty when there is none).
+func histogram(t testing.TB, reg *prometheus.Registry, name string) *dto.Histogram {
+	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, mf := range mfs {
 		if mf.GetName() == name {
-			return mf.GetMetric()[0].GetHistogram().GetSampleCount()
+			return mf.GetMetric()[0].GetHistogram()
 		}
 	}
-	return 0
+	return &dto.Histogram{}
 }
 
 func TestRunAgainstEtcd(t *testing.T) {

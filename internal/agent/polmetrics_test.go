@@ -107,7 +107,7 @@ func TestPolicyProgrammingLatency(t *testing.T) {
 	if n := histogramCount(t, reg, "calico_agent_policy_programming_latency_seconds"); n != 1 {
 		t.Fatalf("observations after the first apply = %d, want 1", n)
 	}
-	first := histogramSum(t, reg, "calico_agent_policy_programming_latency_seconds")
+	first := histogram(t, reg, "calico_agent_policy_programming_latency_seconds").GetSampleSum()
 
 	gnp := v3.NewGlobalNetworkPolicy()
 	gnp.Metadata.Name = "default.web"
@@ -120,21 +120,7 @@ func TestPolicyProgrammingLatency(t *testing.T) {
 	}
 	// The retried apply's latency runs from the first update, across the
 	// failure: more clock readings than the second, clean apply.
-	if second := histogramSum(t, reg, "calico_agent_policy_programming_latency_seconds") - first; first <= second || second <= 0 {
+	if second := histogram(t, reg, "calico_agent_policy_programming_latency_seconds").GetSampleSum() - first; first <= second || second <= 0 {
 		t.Errorf("first apply (with a retry) observed %v s, the second %v s", first, second)
 	}
-}
-
-func histogramSum(t testing.TB, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			return mf.GetMetric()[0].GetHistogram().GetSampleSum()
-		}
-	}
-	return 0
 }
