@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -25,7 +24,6 @@ import (
 	"github.com/gocalico/calico/internal/agent/config"
 	"github.com/gocalico/calico/internal/datastore"
 	"github.com/gocalico/calico/internal/lab"
-	"github.com/gocalico/calico/internal/resources"
 )
 
 // remoteEndpoints is how many WorkloadEndpoints of other nodes the agent
@@ -376,19 +374,7 @@ func (a *agentLab) restartNode(between func()) time.Time {
 // would store it (defaulted, validated, uid and creation time set) and
 // its key, so that a benchmark's timed write is the etcd write alone.
 func storedEndpoint(b *testing.B, w lab.Workload) (string, []byte) {
-	b.Helper()
-	r, key, err := resources.Prepare(lab.WorkloadEndpoint(w))
-	if err != nil {
-		b.Fatal(err)
-	}
-	m := r.GetObjectMeta()
-	m.UID = fmt.Sprintf("00000000-0000-4000-8000-%012d", time.Now().UnixNano()%1e12)
-	m.CreationTimestamp = v3.NewTime(time.Now())
-	v, err := json.Marshal(r)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return key, v
+	return stored(b, lab.WorkloadEndpoint(w))
 }
 
 // rootNetSnapshot lists the root namespace's links, routes (every table)

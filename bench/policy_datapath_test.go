@@ -13,12 +13,10 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
-	"github.com/vishvananda/netns"
 
 	v3 "github.com/gocalico/calico/api/v3"
 	"github.com/gocalico/calico/internal/datastore"
 	"github.com/gocalico/calico/internal/lab"
-	"github.com/gocalico/calico/internal/nsthread"
 )
 
 // BenchmarkPolicyDatapath: two hosts (BGP mesh), one workload each;
@@ -169,16 +167,7 @@ const (
 )
 
 func (d *datapath) inNS(target string, f func() error) error {
-	name, err := d.l.Namespace(target)
-	if err != nil {
-		return err
-	}
-	ns, err := netns.GetFromName(name)
-	if err != nil {
-		return fmt.Errorf("namespace %s: %w", name, err)
-	}
-	defer ns.Close()
-	return nsthread.Run(ns, f)
+	return d.l.Run(target, f)
 }
 
 func (d *datapath) start() {

@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+
+	"github.com/gocalico/calico/internal/nsthread"
 )
 
 // Stdio are the streams of a command run with Exec (nil: none).
@@ -35,6 +38,21 @@ func (l *Lab) Namespace(target string) (string, error) {
 		return w.Namespace, nil
 	}
 	return "", fmt.Errorf("lab %s: no target %q; targets are %s", l.st.Name, target, strings.Join(l.targets(), ", "))
+}
+
+// Run runs f on an OS thread inside target's namespace (see Namespace)
+// and returns its error.
+func (l *Lab) Run(target string, f func() error) error {
+	name, err := l.Namespace(target)
+	if err != nil {
+		return err
+	}
+	ns, err := netns.GetFromName(name)
+	if err != nil {
+		return fmt.Errorf("namespace %s: %w", name, err)
+	}
+	defer ns.Close()
+	return nsthread.Run(ns, f)
 }
 
 func (l *Lab) targets() []string {

@@ -10,10 +10,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/vishvananda/netns"
-
-	"github.com/gocalico/calico/internal/nsthread"
 )
 
 // probeTimeout is how long a probe waits for its packet to arrive: a
@@ -78,16 +74,7 @@ func (tr *traffic) inNS(target string, f func() error) {
 }
 
 func (tr *traffic) runIn(target string, f func() error) error {
-	name, err := tr.l.Namespace(target)
-	if err != nil {
-		return err
-	}
-	ns, err := netns.GetFromName(name)
-	if err != nil {
-		return fmt.Errorf("namespace %s: %w", name, err)
-	}
-	defer ns.Close()
-	return nsthread.Run(ns, f)
+	return tr.l.Run(target, f)
 }
 
 // serveTCP answers every connection with one line and then echoes what

@@ -21,9 +21,8 @@ func readCounters(nsFd int, table string) (map[string]Counter, error) {
 	}
 	defer c.Close()
 	name := append([]byte(table), 0)
-	data := make([]byte, 4, 4+nlaSize(len(name)))
+	data := make([]byte, 4+nlaSize(len(name))) // nfgenmsg, then the table
 	data[0], data[1] = unix.NFPROTO_INET, unix.NFNETLINK_V0
-	data = data[:4+nlaSize(len(name))]
 	putAttr(data, 4, unix.NFTA_RULE_TABLE, name)
 	msgs, err := c.Execute(netlink.Message{
 		Header: netlink.Header{
