@@ -85,6 +85,9 @@ type policy struct {
 	// applyOnForward (GlobalNetworkPolicy): the policy also applies to
 	// traffic forwarded through the host endpoints it selects.
 	applyOnForward bool
+	// passIn and passOut: a rule of that direction has action Pass
+	// (the walk then checks the pass bit after the policy).
+	passIn, passOut bool
 	// unsupported, when not empty, says why the policy is never applied
 	// (doNotTrack and preDNAT policies; see hostendpoints.go).
 	unsupported string
@@ -375,6 +378,7 @@ func newPolicy(id, kind, ns, name, tier string, order *float64, sel, nsSel, saSe
 		}
 	}
 	p.sortKey = name + "/" + ns + "/" + kind
+	p.passIn, p.passOut = hasPass(in), hasPass(out)
 	return p
 }
 
@@ -391,7 +395,7 @@ func (c *Calc) setPolicy(p *policy) {
 	// only when one of those, the directions or the matches change.
 	placed := old != nil && old.tier == p.tier && sameOrder(old.order, p.order) &&
 		old.doIngress == p.doIngress && old.doEgress == p.doEgress && (old.sel == nil) == (p.sel == nil) &&
-		old.applyOnForward == p.applyOnForward
+		old.applyOnForward == p.applyOnForward && old.passIn == p.passIn && old.passOut == p.passOut
 	for k, l := range c.locals {
 		was := l.matches[p.id]
 		now := c.applies(p, l)
@@ -404,6 +408,10 @@ func (c *Calc) setPolicy(p *policy) {
 			c.dirtyEPs[k] = true
 		}
 	}
+}
+
+func hasPass(rules []v3.Rule) bool {
+	return slices.ContainsFunc(rules, func(r v3.Rule) bool { return r.Action == v3.Pass })
 }
 
 func sameOrder(a, b *float64) bool {
@@ -557,7 +565,7 @@ func (c *Calc) tiersOf(l *local, keep func(*policy) bool) (ingress, egress []Tie
 		}
 		return policyLess(a, b)
 	})
-	add := func(tiers []TierRef, p *policy) []TierRef {
+	add := func(tiers []TierRef, p *policy, pass bool) []TierRef {
 		if n := len(tiers); n == 0 || tiers[n-1].Name != p.tier {
 			t := TierRef{Name: p.tier}
 			if s, ok := c.tiers[p.tier]; ok && s.DefaultAction != nil && *s.DefaultAction == v3.Pass {
@@ -565,15 +573,20 @@ func (c *Calc) tiersOf(l *local, keep func(*policy) bool) (ingress, egress []Tie
 			}
 			tiers = append(tiers, t)
 		}
-		tiers[len(tiers)-1].Policies = append(tiers[len(tiers)-1].Policies, p.id)
+		t := &tiers[len(tiers)-1]
+		if pass {
+			t.Passes = append(t.Passes, make([]bool, len(t.Policies)-len(t.Passes))...)
+			t.Passes = append(t.Passes, true)
+		}
+		t.Policies = append(t.Policies, p.id)
 		return tiers
 	}
 	for _, p := range pols {
 		if p.doIngress || p.sel == nil {
-			ingress = add(ingress, p)
+			ingress = add(ingress, p, p.passIn)
 		}
 		if p.doEgress || p.sel == nil {
-			egress = add(egress, p)
+			egress = add(egress, p, p.passOut)
 		}
 	}
 	return ingress, egress

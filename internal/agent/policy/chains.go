@@ -13,8 +13,9 @@ import (
 // Names of the agent's table, base chains and dispatch maps.
 const (
 	TableName      = "calico"
-	chainForward   = "forward"
-	chainInput     = "input"
+	chainPrerouting = "prerouting"
+	chainForward    = "forward"
+	chainInput      = "input"
 	mapFromWL      = "from-wl" // iifname -> jump fw-<iface>
 	mapToWL        = "to-wl"   // oifname -> jump tw-<iface>
 	fromWLPrefix   = "fw-"
@@ -52,7 +53,13 @@ type TierRef struct {
 	// on to the next tier (or the profiles) instead of dropping.
 	Pass     bool
 	Policies []string // policy IDs (chain suffixes)
+	// Passes[i] is true when Policies[i] has a Pass rule in this
+	// direction (may be shorter than Policies: false beyond it).
+	Passes []bool
 }
+
+// Passing reports whether policy i of the tier may set the pass bit.
+func (t *TierRef) Passing(i int) bool { return i < len(t.Passes) && t.Passes[i] }
 
 // Endpoint is one local workload endpoint's policy, resolved.
 type Endpoint struct {
@@ -67,11 +74,16 @@ type Endpoint struct {
 	Profiles []string
 }
 
-// baseChains are the hooks: conntrack first, then the workload
-// dispatch, then (when there are host endpoints) the host endpoint
-// dispatch and the output chain (see hostBaseRules). Traffic that
-// concerns neither a workload interface nor a host endpoint is left
-// alone.
+// baseChains are the hooks. A workload's egress policy runs in
+// prerouting, for everything it sends (to another workload, out of the
+// host or to the host itself); a workload's ingress policy in forward;
+// defaultEndpointToHostAction in input. Conntrack comes first in each.
+// Because each direction has a hook of its own, a policy's Allow can
+// accept outright: accept ends one base chain, so the sender's accept
+// in prerouting still leaves the receiver's check in forward, and the
+// endpoint-to-host action in input. With host endpoints there is more
+// (see hostBaseRules). Traffic that concerns neither a workload
+// interface nor a host endpoint is left alone.
 func baseChains(prefixes []string, toHost EndpointToHost, hd hostDispatch) []*nft.Chain {
 	estab := nft.Rule{
 		Match:   []nft.Match{{Kind: nft.MatchCTState, Num: nft.CTEstablished | nft.CTRelated}},
@@ -85,39 +97,43 @@ func baseChains(prefixes []string, toHost EndpointToHost, hd hostDispatch) []*nf
 			Comment: "invalid-" + p + ifaceDir(kind),
 		}
 	}
-	notAccepted := func(kind nft.MatchKind, p string) nft.Rule {
-		// An interface of a workload prefix that no endpoint claims
-		// (the vmap had no element), or an endpoint chain that did not
-		// allow: drop.
+	unclaimed := func(kind nft.MatchKind, p string) nft.Rule {
+		// An interface of a workload prefix that no endpoint claims: the
+		// vmap had no element for it (an endpoint's chains never return).
 		return nft.Rule{
-			Match:   []nft.Match{{Kind: kind, Name: p + "*"}, {Kind: nft.MatchMark, Mask: MarkAccept, Num: 0}},
+			Match:   []nft.Match{{Kind: kind, Name: p + "*"}},
 			Counter: true, Verdict: nft.Verdict{Kind: nft.VerdictDrop},
-			Comment: "not-allowed-" + p + ifaceDir(kind),
+			Comment: "no-endpoint-" + p + ifaceDir(kind),
 		}
 	}
+	pre := &nft.Chain{Name: chainPrerouting, Base: &nft.Hook{Type: "filter", Hook: "prerouting", Priority: 0, Policy: "accept"}}
+	pre.Rules = append(pre.Rules, estab)
+	for _, p := range prefixes {
+		pre.Rules = append(pre.Rules, invalid(nft.MatchIIFName, p))
+	}
+	pre.Rules = append(pre.Rules, clear, nft.Rule{Verdict: nft.Verdict{Kind: nft.VerdictMap, Map: mapFromWL, Key: "iifname"}})
+	for _, p := range prefixes {
+		pre.Rules = append(pre.Rules, unclaimed(nft.MatchIIFName, p))
+	}
+
 	fwd := &nft.Chain{Name: chainForward, Base: &nft.Hook{Type: "filter", Hook: "forward", Priority: 0, Policy: "accept"}}
 	fwd.Rules = append(fwd.Rules, estab)
 	for _, p := range prefixes {
-		fwd.Rules = append(fwd.Rules, invalid(nft.MatchIIFName, p), invalid(nft.MatchOIFName, p))
-	}
-	fwd.Rules = append(fwd.Rules, clear, nft.Rule{Verdict: nft.Verdict{Kind: nft.VerdictMap, Map: mapFromWL, Key: "iifname"}})
-	for _, p := range prefixes {
-		fwd.Rules = append(fwd.Rules, notAccepted(nft.MatchIIFName, p))
+		fwd.Rules = append(fwd.Rules, invalid(nft.MatchOIFName, p))
 	}
 	fwd.Rules = append(fwd.Rules, clear, nft.Rule{Verdict: nft.Verdict{Kind: nft.VerdictMap, Map: mapToWL, Key: "oifname"}})
 	for _, p := range prefixes {
-		fwd.Rules = append(fwd.Rules, notAccepted(nft.MatchOIFName, p))
+		fwd.Rules = append(fwd.Rules, unclaimed(nft.MatchOIFName, p))
 	}
 
+	// Workload to host: the egress policy has allowed it in prerouting
+	// (or it would not be here); what a workload needs of its host
+	// before it has an address is accepted whatever the action.
 	in := &nft.Chain{Name: chainInput, Base: &nft.Hook{Type: "filter", Hook: "input", Priority: 0, Policy: "accept"}}
 	in.Rules = append(in.Rules, estab)
 	for _, p := range prefixes {
-		in.Rules = append(in.Rules, invalid(nft.MatchIIFName, p))
-	}
-	in.Rules = append(in.Rules, clear, nft.Rule{Verdict: nft.Verdict{Kind: nft.VerdictMap, Map: mapFromWL, Key: "iifname"}})
-	for _, p := range prefixes {
-		in.Rules = append(in.Rules, notAccepted(nft.MatchIIFName, p))
-		r := nft.Rule{Match: []nft.Match{{Kind: nft.MatchIIFName, Name: p + "*"}}, Counter: true, Comment: "to-host-" + p}
+		wl := []nft.Match{{Kind: nft.MatchIIFName, Name: p + "*"}}
+		r := nft.Rule{Match: wl, Counter: true, Comment: "to-host-" + p}
 		switch toHost {
 		case ToHostAccept:
 			r.Verdict = nft.Verdict{Kind: nft.VerdictAccept}
@@ -128,15 +144,14 @@ func baseChains(prefixes []string, toHost EndpointToHost, hd hostDispatch) []*nf
 		default:
 			r.Verdict = nft.Verdict{Kind: nft.VerdictDrop}
 		}
-		in.Rules = append(in.Rules, r)
+		in.Rules = append(in.Rules, nft.Rule{Match: wl, Verdict: nft.Verdict{Kind: nft.VerdictJump, Chain: chainFromWLCommon}}, r)
 	}
 	if !hd.any {
-		return []*nft.Chain{fwd, in}
+		return []*nft.Chain{pre, fwd, in}
 	}
-	hin, hfwd, out := hostBaseRules(prefixes, hd, estab)
+	hin, out, fwdHost := hostBaseRules(prefixes, hd, estab)
 	in.Rules = append(in.Rules, hin...)
-	fwd.Rules = append(fwd.Rules, hfwd...)
-	return []*nft.Chain{fwd, in, out}
+	return append([]*nft.Chain{pre, fwd, in, out}, fwdHost...)
 }
 
 func ifaceDir(k nft.MatchKind) string {
@@ -212,30 +227,36 @@ func walkName(prefix string, rules []nft.Rule) string {
 	return prefix + hex.EncodeToString(h.Sum(nil)[:10])
 }
 
-// policyRules walk the tiers, then the profiles, then drop.
+// policyRules walk the tiers, then the profiles, then drop. A policy
+// chain that allows accepts and one that denies drops, so the walk only
+// goes on when the policy had no verdict; only after a policy that can
+// Pass does it check the pass bit.
 func policyRules(tiers []TierRef, profiles []string, polPrefix, profPrefix string) []nft.Rule {
 	var out []nft.Rule
-	accepted := nft.Rule{Match: []nft.Match{{Kind: nft.MatchMark, Mask: MarkAccept, Num: MarkAccept}},
-		Verdict: nft.Verdict{Kind: nft.VerdictReturn}}
 	notPassed := nft.Match{Kind: nft.MatchMark, Mask: MarkPass, Num: 0}
-	for i, t := range tiers {
-		if i > 0 {
-			out = append(out, nft.Rule{ClearMark: MarkPass})
-		}
+	for _, t := range tiers {
+		passing := false // a policy before in this tier may have set the pass bit
 		for j, p := range t.Policies {
 			r := nft.Rule{Verdict: nft.Verdict{Kind: nft.VerdictJump, Chain: polPrefix + p}}
-			if j > 0 {
+			if passing {
 				r.Match = []nft.Match{notPassed}
 			}
-			out = append(out, r, accepted)
+			out = append(out, r)
+			passing = passing || t.Passing(j)
 		}
 		if !t.Pass {
-			out = append(out, nft.Rule{Match: []nft.Match{notPassed}, Counter: true,
-				Verdict: nft.Verdict{Kind: nft.VerdictDrop}, Comment: "tier-end:" + t.Name})
+			r := nft.Rule{Counter: true, Verdict: nft.Verdict{Kind: nft.VerdictDrop}, Comment: "tier-end:" + t.Name}
+			if passing {
+				r.Match = []nft.Match{notPassed}
+			}
+			out = append(out, r)
+		}
+		if passing {
+			out = append(out, nft.Rule{ClearMark: MarkPass})
 		}
 	}
 	for _, p := range profiles {
-		out = append(out, nft.Rule{Verdict: nft.Verdict{Kind: nft.VerdictJump, Chain: profPrefix + p}}, accepted)
+		out = append(out, nft.Rule{Verdict: nft.Verdict{Kind: nft.VerdictJump, Chain: profPrefix + p}})
 	}
 	out = append(out, nft.Rule{Counter: true, Verdict: nft.Verdict{Kind: nft.VerdictDrop}, Comment: commentDefault})
 	return out

@@ -11,6 +11,8 @@ import (
 // Names of the host endpoint base chain, dispatch maps and chains.
 const (
 	chainOutput       = "output"
+	chainFwdHostIn    = "forward-host-in"
+	chainFwdHostOut   = "forward-host-out"
 	mapFromHost       = "from-host-ep"     // iifname -> jump fh-<iface>   (input)
 	mapToHost         = "to-host-ep"       // oifname -> jump th-<iface>   (output)
 	mapFwdFromHost    = "fwd-from-host-ep" // iifname -> jump fhfw-<iface> (forward)
@@ -64,10 +66,10 @@ func hostChainSuffix(iface string) string {
 // drop). Discovery is not one of upstream's failsafes, but conntrack
 // does not track it, so without it a default-deny endpoint cuts the
 // host off over IPv6, failsafe ports and all. The forward ones walk only the
-// applyOnForward tiers; with none, they allow. A chain that allows
-// returns with MarkAccept set, never without: that is how the base
-// chains know that a named endpoint took the packet, and the "*"
-// endpoint must not.
+// applyOnForward tiers; with none, they accept. No chain returns: it
+// accepts or drops, so the base chain's rule after the dispatch map,
+// which goes to the "*" endpoint's chain, is reached only by an
+// interface that no named endpoint claims.
 func hostEndpointChains(e *HostEndpoint, failIn, failOut []config.ProtoPort) []*nft.Chain {
 	sfx := hostChainSuffix(e.Iface)
 	invalid := nft.Rule{Match: []nft.Match{{Kind: nft.MatchCTState, Num: nft.CTInvalid}},
@@ -127,29 +129,33 @@ func failsafeRules(pps []config.ProtoPort, inbound bool) []nft.Rule {
 // forwardRules: the applyOnForward tiers, without profiles; none: allow.
 func forwardRules(tiers []TierRef, polPrefix string) []nft.Rule {
 	if len(tiers) == 0 {
-		return []nft.Rule{{SetMark: MarkAccept, Verdict: nft.Verdict{Kind: nft.VerdictReturn}, Comment: "no-forward-policy"}}
+		return []nft.Rule{{Counter: true, Verdict: nft.Verdict{Kind: nft.VerdictAccept}, Comment: "no-forward-policy"}}
 	}
 	return policyRules(tiers, nil, polPrefix, "")
 }
 
-// hostBaseRules are the host endpoint dispatch rules of the base chains
-// (only when some host endpoint is enforced), and the output chain.
+// hostBaseRules are the host endpoint dispatch rules of the input
+// chain (only when some host endpoint is enforced), the output chain
+// and two forward chains, one per direction: a forwarded packet must
+// pass the applyOnForward policy of the endpoint it arrives by, of the
+// one it leaves by, and a workload's ingress policy when it goes to a
+// workload, and an accept ends only one base chain.
 //
-//	input:   iifname "lo" accept; clear; iifname vmap @from-host-ep;
-//	         [*] mark & accept == 0 jump fh-any-interface-at-all
-//	output:  established accept; oifname "lo" accept; oifname "cali*"
-//	         accept; clear; oifname vmap @to-host-ep;
-//	         [*] mark & accept == 0 jump th-any-interface-at-all
-//	forward: clear; iifname vmap @fwd-from-host-ep; [*] (not lo, not a
-//	         workload, mark & accept == 0) jump fhfw-any-interface-at-all;
-//	         the same for oifname with @fwd-to-host-ep and thfw-.
+//	input:             iifname "lo" accept; clear; iifname vmap @from-host-ep;
+//	                   [*] jump fh-any-interface-at-all
+//	output:            established accept; oifname "lo" accept; oifname
+//	                   "cali*" accept; clear; oifname vmap @to-host-ep;
+//	                   [*] jump th-any-interface-at-all
+//	forward-host-in:   established accept; clear; iifname vmap
+//	                   @fwd-from-host-ep; [*] (not lo, not a workload)
+//	                   jump fhfw-any-interface-at-all
+//	forward-host-out:  the same for oifname, @fwd-to-host-ep and thfw-.
 //
 // In input, workload traffic reaches these rules only when
 // defaultEndpointToHostAction is Return (the others drop or accept it
 // before), so that Return hands it to the "*" endpoint's policy.
-func hostBaseRules(prefixes []string, hd hostDispatch, estab nft.Rule) (input, forward []nft.Rule, output *nft.Chain) {
+func hostBaseRules(prefixes []string, hd hostDispatch, estab nft.Rule) (input []nft.Rule, output *nft.Chain, forward []*nft.Chain) {
 	clear := nft.Rule{ClearMark: markAll}
-	notTaken := nft.Match{Kind: nft.MatchMark, Mask: MarkAccept, Num: 0}
 	catchAll := func(kind nft.MatchKind, prefix string, exclude bool) nft.Rule {
 		r := nft.Rule{Verdict: nft.Verdict{Kind: nft.VerdictJump, Chain: prefix + allInterfaces}}
 		if exclude {
@@ -158,7 +164,6 @@ func hostBaseRules(prefixes []string, hd hostDispatch, estab nft.Rule) (input, f
 				r.Match = append(r.Match, nft.Match{Kind: kind, Not: true, Name: p + "*"})
 			}
 		}
-		r.Match = append(r.Match, notTaken)
 		return r
 	}
 	vmap := func(m, key string) nft.Rule {
@@ -185,13 +190,15 @@ func hostBaseRules(prefixes []string, hd hostDispatch, estab nft.Rule) (input, f
 		output.Rules = append(output.Rules, catchAll(nft.MatchOIFName, toHostPrefix, false))
 	}
 
-	forward = []nft.Rule{clear, vmap(mapFwdFromHost, "iifname")}
+	fin := &nft.Chain{Name: chainFwdHostIn, Base: &nft.Hook{Type: "filter", Hook: "forward", Priority: 1, Policy: "accept"}}
+	fin.Rules = []nft.Rule{estab, clear, vmap(mapFwdFromHost, "iifname")}
 	if hd.all {
-		forward = append(forward, catchAll(nft.MatchIIFName, fwdFromHostPrefix, true))
+		fin.Rules = append(fin.Rules, catchAll(nft.MatchIIFName, fwdFromHostPrefix, true))
 	}
-	forward = append(forward, clear, vmap(mapFwdToHost, "oifname"))
+	fout := &nft.Chain{Name: chainFwdHostOut, Base: &nft.Hook{Type: "filter", Hook: "forward", Priority: 2, Policy: "accept"}}
+	fout.Rules = []nft.Rule{estab, clear, vmap(mapFwdToHost, "oifname")}
 	if hd.all {
-		forward = append(forward, catchAll(nft.MatchOIFName, fwdToHostPrefix, true))
+		fout.Rules = append(fout.Rules, catchAll(nft.MatchOIFName, fwdToHostPrefix, true))
 	}
-	return input, forward, output
+	return input, output, []*nft.Chain{fin, fout}
 }

@@ -521,7 +521,7 @@ func TestNoHostEndpointKeepsLayout(t *testing.T) {
 		}
 	}
 	slices.Sort(names)
-	if diff := cmp.Diff([]string{chainForward, chainInput}, names); diff != "" {
+	if diff := cmp.Diff([]string{chainForward, chainInput, chainPrerouting}, names); diff != "" {
 		t.Errorf("base chains (-want +got):\n%s", diff)
 	}
 	for _, m := range []string{mapFromHost, mapToHost, mapFwdFromHost, mapFwdToHost} {

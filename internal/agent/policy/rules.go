@@ -10,17 +10,14 @@ import (
 	"github.com/gocalico/calico/internal/selector"
 )
 
-// Mark bits the policy chains use to hand verdicts back up: a rule that
-// allows sets MarkAccept and returns (the caller decides: the egress
-// check of forwarded traffic must still be followed by the receiving
-// endpoint's ingress check, and traffic to the host by
-// defaultEndpointToHostAction); Pass sets MarkPass and returns, and the
-// endpoint chain skips the rest of that tier. They are in the upper half,
-// clear of kube-proxy's 0x4000/0x8000, as upstream's default mark mask.
+// MarkPass is the mark bit of Pass. A rule that allows accepts and one
+// that denies drops (each direction has a base chain of its own, see
+// baseChains); Pass sets MarkPass and returns, and the walk skips the
+// rest of that tier. It is in the upper half, clear of kube-proxy's
+// 0x4000/0x8000, as upstream's default mark mask.
 const (
-	MarkAccept uint32 = 0x10000
-	MarkPass   uint32 = 0x20000
-	markAll           = MarkAccept | MarkPass
+	MarkPass uint32 = 0x20000
+	markAll         = MarkPass
 )
 
 // SetKey names the contents of an IP set: the addresses of everything a
@@ -159,7 +156,7 @@ func (c *ruleCtx) statements(a v3.Action, m []nft.Match, comment string, n int) 
 	r.Comment = comment
 	switch a {
 	case v3.Allow:
-		r.SetMark, r.Verdict = MarkAccept, nft.Verdict{Kind: nft.VerdictReturn}
+		r.Verdict = nft.Verdict{Kind: nft.VerdictAccept}
 	case v3.Deny:
 		r.Verdict = nft.Verdict{Kind: nft.VerdictDrop}
 	case v3.Pass:

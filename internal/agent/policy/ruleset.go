@@ -134,9 +134,8 @@ func (c *Calc) Ruleset() *nft.Ruleset {
 	for _, ch := range c.bases {
 		rs.Chains[ch.Name] = ch
 	}
-	if len(ifaceOwner) > 0 {
-		rs.Chains[fromWLCommon.Name] = fromWLCommon
-	}
+	// The input chain (and every fw- chain) jumps to it.
+	rs.Chains[fromWLCommon.Name] = fromWLCommon
 	// The dispatch maps are kept while the set of interfaces is the same:
 	// the applier skips objects it was given before.
 	from, to := c.wlMaps[0], c.wlMaps[1]

@@ -25,9 +25,11 @@ type packet struct {
 
 // simulate runs a packet through the ruleset's base chains on a hook, as
 // the kernel would (lowest priority first; accept ends a base chain,
-// drop ends everything), and reports whether it gets through. It is the
-// unit tests' model of nftables; the privileged tests check the same
-// truth table with real packets.
+// drop ends everything), and reports whether it gets through. A packet
+// that arrives by an interface (forward, input) goes through prerouting
+// first, where it has no output interface yet. It is the unit tests'
+// model of nftables; the privileged tests check the same truth table
+// with real packets.
 //
 // As in the kernel, a packet on input has no output interface, one on
 // output no input interface (iifname and oifname are then ""), and a
@@ -43,6 +45,19 @@ func simulate(t *testing.T, rs *nft.Ruleset, hook string, p packet) bool {
 	if p.ct == 0 {
 		p.ct = nft.CTNew
 	}
+	if hook != "output" {
+		pre := p
+		pre.oif = ""
+		if !simulateHook(t, rs, "prerouting", &pre) {
+			return false
+		}
+		p.mark = pre.mark
+	}
+	return simulateHook(t, rs, hook, &p)
+}
+
+func simulateHook(t *testing.T, rs *nft.Ruleset, hook string, p *packet) bool {
+	t.Helper()
 	var bases []*nft.Chain
 	for _, c := range rs.Chains {
 		if c.Base != nil && c.Base.Hook == hook {
@@ -51,7 +66,7 @@ func simulate(t *testing.T, rs *nft.Ruleset, hook string, p packet) bool {
 	}
 	slices.SortFunc(bases, func(a, b *nft.Chain) int { return a.Base.Priority - b.Base.Priority })
 	for _, b := range bases {
-		switch v := runChain(t, rs, b, &p, 0); v {
+		switch v := runChain(t, rs, b, p, 0); v {
 		case nft.VerdictDrop:
 			return false
 		case nft.VerdictAccept:

@@ -101,3 +101,66 @@ spec: {node: host1, orchestrator: k8s, pod: db, endpoint: eth0, interfaceName: c
 		t.Errorf("%d walk chains, want 6", n)
 	}
 }
+
+// hasMarkMatch: some rule of the chain tests the mark.
+func hasMarkMatch(c *nft.Chain) bool {
+	for _, r := range c.Rules {
+		for _, m := range r.Match {
+			if m.Kind == nft.MatchMark {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// TestPassBitOnlyAfterPassingPolicy: a walk tests the pass bit only
+// after a policy that has a Pass rule in that direction; an edit that
+// gives a policy its first Pass rule moves its endpoints to walks with
+// the test, and the Pass works.
+func TestPassBitOnlyAfterPassingPolicy(t *testing.T) {
+	const pols = `
+---
+kind: GlobalNetworkPolicy
+apiVersion: projectcalico.org/v3
+metadata: {name: default.first}
+spec: {tier: default, order: 1, selector: app == 'web', ingress: [{action: Allow, protocol: TCP, destination: {ports: [80]}}]}
+---
+kind: GlobalNetworkPolicy
+apiVersion: projectcalico.org/v3
+metadata: {name: default.second}
+spec: {tier: default, order: 2, selector: app == 'web', ingress: [{action: Deny, protocol: TCP, destination: {ports: [22]}}]}
+`
+	c := NewCalc("host1", nil)
+	c.OnUpdates(decodeAll(t, world+pols))
+	rs := c.Ruleset()
+	walk := gotoTarget(t, rs, "tw-cali1")
+	if hasMarkMatch(walk) {
+		t.Errorf("walk %s tests the pass bit with no Pass rule in its policies:\n%s", walk.Name, nft.Render(rs))
+	}
+	ssh := flow{from: fe, to: web, proto: tcp, dport: 22}
+	if simulate(t, rs, "forward", ssh.packet()) {
+		t.Errorf("%v got through before the Pass rule", ssh)
+	}
+
+	// first passes port 22: second is skipped, the tier ends in Pass and
+	// the profile (kns.prod, allow) decides.
+	c.OnUpdates(decodeAll(t, `
+kind: GlobalNetworkPolicy
+apiVersion: projectcalico.org/v3
+metadata: {name: default.first}
+spec: {tier: default, order: 1, selector: app == 'web', ingress: [{action: Pass, protocol: TCP, destination: {ports: [22]}},
+  {action: Allow, protocol: TCP, destination: {ports: [80]}}]}
+`))
+	rs2 := c.Ruleset()
+	walk2 := gotoTarget(t, rs2, "tw-cali1")
+	if walk2 == walk || !hasMarkMatch(walk2) {
+		t.Errorf("after the edit cali1 goes to %s (before %s); want a new walk that tests the pass bit", walk2.Name, walk.Name)
+	}
+	if !simulate(t, rs2, "forward", ssh.packet()) {
+		t.Errorf("%v blocked after first passes it", ssh)
+	}
+	if hasMarkMatch(gotoTarget(t, rs2, "fw-cali1")) {
+		t.Errorf("the egress walk tests the pass bit, but the Pass rule is an ingress one")
+	}
+}
