@@ -12,21 +12,21 @@ import (
 
 // Names of the agent's table, base chains and dispatch maps.
 const (
-	TableName      = "calico"
+	TableName       = "calico"
 	chainPrerouting = "prerouting"
 	chainForward    = "forward"
 	chainInput      = "input"
-	mapFromWL      = "from-wl" // iifname -> jump fw-<iface>
-	mapToWL        = "to-wl"   // oifname -> jump tw-<iface>
-	fromWLPrefix   = "fw-"
-	toWLPrefix     = "tw-"
-	walkOutPrefix  = "wo-" // shared walks of an endpoint's egress tiers and profiles
-	walkInPrefix   = "wi-" // and of its ingress ones
-	polInPrefix    = "pi-"
-	polOutPrefix   = "po-"
-	profInPrefix   = "pri-"
-	profOutPrefix  = "pro-"
-	commentDefault = "default-deny"
+	mapFromWL       = "from-wl" // iifname -> jump fw-<iface>
+	mapToWL         = "to-wl"   // oifname -> jump tw-<iface>
+	fromWLPrefix    = "fw-"
+	toWLPrefix      = "tw-"
+	walkOutPrefix   = "wo-" // shared walks of an endpoint's egress tiers and profiles
+	walkInPrefix    = "wi-" // and of its ingress ones
+	polInPrefix     = "pi-"
+	polOutPrefix    = "po-"
+	profInPrefix    = "pri-"
+	profOutPrefix   = "pro-"
+	commentDefault  = "default-deny"
 	// chainFromWLCommon: what any workload may send before policy.
 	chainFromWLCommon = "from-wl-common"
 )
