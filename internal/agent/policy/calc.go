@@ -51,12 +51,22 @@ type Calc struct {
 	allDirty   bool
 	bases      []*nft.Chain // the base chains, for the current configuration
 	basesFor   hostDispatch // and host endpoints
-	// wlMaps are the workload dispatch maps (from-wl, to-wl) as last
-	// built, kept while the interfaces are the same.
-	wlMaps [2]*nft.Map
-	// builtSets are the nftables sets as last built; a set whose
-	// members change is dropped from here and built again.
-	builtSets map[string]*nft.Set
+	// out is the table as last returned by Ruleset, kept up to date
+	// piece by piece.
+	out *nft.Ruleset
+	// ifaceOwner and hostOwner: the key of the workload (host) endpoint
+	// that polices each interface; ownersDirty: work them out again (an
+	// endpoint came, went or changed interface).
+	ifaceOwner, hostOwner map[string]string
+	ownersDirty           bool
+	// mapsDirty: build the dispatch maps again (the owners changed).
+	mapsDirty bool
+	// polUse, profUse and walkUse count the rendered endpoints that use
+	// each policy, profile and walk; only those in use are rendered.
+	polUse, profUse, walkUse map[string]int
+	// setsDirty are the sets to build again (members or definition
+	// changed).
+	setsDirty map[string]bool
 
 	// Problems are the render errors by resource, for logs and status.
 	Problems map[string]string
@@ -70,6 +80,9 @@ type setDef struct {
 type rendered struct {
 	chains []*nft.Chain
 	sets   []string
+	// pols and profs: the policies and profiles an endpoint's chains
+	// use.
+	pols, profs []string
 }
 
 // policy is a GlobalNetworkPolicy or NetworkPolicy, decoded.
@@ -137,10 +150,14 @@ func NewCalc(node string, newSets func(changed func(setID string)) SetIndex) *Ca
 		walks:   map[string]*nft.Chain{},
 		setRefs: map[string]int{}, setDefs: map[string]setDef{},
 		dirtyEPs: map[string]bool{}, dirtyPols: map[string]bool{}, dirtyProfs: map[string]bool{},
-		Problems:  map[string]string{},
-		builtSets: map[string]*nft.Set{},
+		Problems:   map[string]string{},
+		out:        &nft.Ruleset{Table: TableName, Chains: map[string]*nft.Chain{}, Sets: map[string]*nft.Set{}, Maps: map[string]*nft.Map{}},
+		ifaceOwner: map[string]string{}, hostOwner: map[string]string{},
+		ownersDirty: true, mapsDirty: true,
+		polUse: map[string]int{}, profUse: map[string]int{}, walkUse: map[string]int{},
+		setsDirty: map[string]bool{},
 	}
-	changed := func(id string) { delete(c.builtSets, id) }
+	changed := func(id string) { c.setsDirty[id] = true }
 	if newSets == nil {
 		c.sets = labelindex.NewIPSets(func(id string, _ labelindex.Member, _ bool) { changed(id) })
 	} else {
@@ -481,9 +498,18 @@ func (c *Calc) setLocal(key string, w *v3.WorkloadEndpoint, labels map[string]st
 	if mac, err := net.ParseMAC(w.Spec.MAC); err == nil && w.Spec.MAC != "" {
 		l.mac = mac
 	}
-	c.locals[key] = l
+	c.putLocal(l)
 	c.matchLocal(l)
 	c.dirtyEPs[key] = true
+}
+
+// putLocal adds or replaces a local endpoint; the interface owners are
+// worked out again if it is new or its interface changed.
+func (c *Calc) putLocal(l *local) {
+	if old, ok := c.locals[l.key]; !ok || old.iface != l.iface || old.host != l.host {
+		c.ownersDirty = true
+	}
+	c.locals[l.key] = l
 }
 
 func (c *Calc) matchLocal(l *local) {
@@ -500,6 +526,7 @@ func (c *Calc) deleteLocal(key string) {
 		delete(c.Problems, l.problemKey())
 		delete(c.locals, key)
 		c.dirtyEPs[key] = true
+		c.ownersDirty = true
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"slices"
 
 	v3 "github.com/gocalico/calico/api/v3"
-	"github.com/gocalico/calico/internal/agent/nft"
 )
 
 // Host endpoints, as upstream Felix's iptables/nftables dataplanes treat
@@ -74,7 +73,7 @@ func (c *Calc) onHostEndpoint(name string, h *v3.HostEndpoint, del bool) {
 	}
 	l := &local{key: key, host: true, iface: h.Spec.InterfaceName, labels: labels,
 		profiles: slices.Clone(h.Spec.Profiles), addrs: addrs, matches: map[string]bool{}}
-	c.locals[key] = l
+	c.putLocal(l)
 	c.matchLocal(l)
 	c.dirtyEPs[key] = true
 }
@@ -122,28 +121,4 @@ func (c *Calc) resolveHost(l *local) *HostEndpoint {
 	e.ForwardIngress, e.ForwardEgress = c.tiersOf(l, func(p *policy) bool { return p.applyOnForward })
 	e.Profiles = c.profilesOf(l)
 	return e
-}
-
-// addHostEndpoints adds the host endpoints' chains and dispatch maps
-// (the "*" endpoint's chains are reached by a rule of the base chains,
-// not by the maps).
-func (c *Calc) addHostEndpoints(rs *nft.Ruleset, owners map[string]string) {
-	dispatch := map[string]string{ // map -> chain prefix
-		mapFromHost: fromHostPrefix, mapToHost: toHostPrefix,
-		mapFwdFromHost: fwdFromHostPrefix, mapFwdToHost: fwdToHostPrefix,
-	}
-	for name := range dispatch {
-		rs.Maps[name] = &nft.Map{Name: name, Type: nft.TypeIfname, Elements: map[string]nft.Verdict{}}
-	}
-	for iface, k := range owners {
-		for _, ch := range c.epChains[k].chains {
-			rs.Chains[ch.Name] = ch
-		}
-		if iface == ifaceAll {
-			continue
-		}
-		for name, prefix := range dispatch {
-			rs.Maps[name].Elements[iface] = nft.Verdict{Kind: nft.VerdictJump, Chain: prefix + iface}
-		}
-	}
 }

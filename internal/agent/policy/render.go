@@ -28,6 +28,7 @@ func (n *setNamer) SetName(k SetKey, sel selector.Selector, family int) string {
 	name := fmt.Sprintf("%s%d-%s", kind, family, strings.ToLower(base32.StdEncoding.EncodeToString(sum[:10])))
 	if _, ok := n.c.setDefs[name]; !ok {
 		n.c.setDefs[name] = setDef{key: k, family: family}
+		n.c.setsDirty[name] = true
 		n.c.sets.AddSet(name, sel, k.NamedPort, k.Proto)
 	}
 	if !slices.Contains(n.used, name) {
@@ -49,7 +50,7 @@ func (c *Calc) unref(names []string) {
 		if c.setRefs[n]--; c.setRefs[n] <= 0 {
 			delete(c.setRefs, n)
 			delete(c.setDefs, n)
-			delete(c.builtSets, n)
+			c.setsDirty[n] = true
 			c.sets.RemoveSet(n)
 		}
 	}
@@ -118,7 +119,7 @@ func (c *Calc) unrefLater(names []string) {
 	for _, s := range names {
 		if c.setRefs[s] == 0 {
 			delete(c.setDefs, s)
-			delete(c.builtSets, s)
+			c.setsDirty[s] = true
 			c.sets.RemoveSet(s)
 		}
 	}

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -11,11 +12,16 @@ import (
 )
 
 // Ruleset brings the rendered chains up to date and returns the whole
-// desired table. Chains that did not change are the same pointers as in
-// the previous result.
+// desired table, in maps of its own. Chains that did not change are the
+// same pointers as in the previous result. Its work is proportional to
+// what changed since the last call (and a copy of the table's maps), not
+// to the size of the table.
 func (c *Calc) Ruleset() *nft.Ruleset {
 	if c.allDirty {
 		for k := range c.locals {
+			c.dirtyEPs[k] = true
+		}
+		for k := range c.epChains {
 			c.dirtyEPs[k] = true
 		}
 		for id := range c.polChains {
@@ -24,17 +30,126 @@ func (c *Calc) Ruleset() *nft.Ruleset {
 		for id := range c.profChains {
 			c.dirtyProfs[id] = true
 		}
+		c.ownersDirty, c.mapsDirty = true, true
 		c.allDirty = false
 	}
-	// Which policies and profiles local endpoints use; owners of an
-	// interface name (the first key wins a clash, as it must be one).
-	usedPols, usedProfs := map[string]bool{}, map[string]bool{}
-	ifaceOwner := map[string]string{}
+	if c.ownersDirty {
+		c.updateOwners()
+		c.ownersDirty = false
+	}
+	out := c.out
+
+	// Endpoint chains: dropped when the endpoint is gone or owns no
+	// interface (any more); rendered when it changed or has just come to
+	// own its interface (the other claimant went away). The policies and
+	// profiles they use are counted, so that only those are rendered.
+	for k := range c.dirtyEPs {
+		// The new chains go in before the old come out, so that a walk,
+		// policy or profile both use stays (the same object).
+		old := c.epChains[k]
+		delete(c.epChains, k)
+		if l, ok := c.locals[k]; ok && c.owner(l) == k {
+			r := &rendered{pols: slices.Collect(maps.Keys(l.matches)), profs: slices.Clone(l.profiles)}
+			if l.host {
+				r.chains = hostEndpointChains(c.resolveHost(l), c.cfg.FailsafeInbound, c.cfg.FailsafeOutbound)
+			} else {
+				from, to, wo, wi := endpointChains(c.resolve(l), c.walk)
+				r.chains = []*nft.Chain{from, to, wo, wi}
+			}
+			for _, ch := range r.chains {
+				c.addChain(ch)
+			}
+			c.use(c.polUse, c.dirtyPols, r.pols, 1)
+			c.use(c.profUse, c.dirtyProfs, r.profs, 1)
+			c.epChains[k] = r
+		}
+		if old != nil {
+			for _, ch := range old.chains {
+				c.dropChain(ch)
+			}
+			c.use(c.polUse, c.dirtyPols, old.pols, -1)
+			c.use(c.profUse, c.dirtyProfs, old.profs, -1)
+		}
+	}
+	clear(c.dirtyEPs)
+
+	// Policies and profiles that changed or came into or out of use:
+	// rendered again, or dropped when no endpoint uses them.
+	for id := range c.dirtyPols {
+		if r := c.polChains[id]; r != nil {
+			c.unrender(r)
+			delete(c.polChains, id)
+		}
+		if p := c.policies[id]; p != nil && c.polUse[id] > 0 {
+			r := c.renderPolicy(p)
+			c.render(r)
+			c.polChains[id] = r
+		}
+	}
+	clear(c.dirtyPols)
+	for name := range c.dirtyProfs {
+		if r := c.profChains[name]; r != nil {
+			c.unrender(r)
+			delete(c.profChains, name)
+		}
+		if c.profUse[name] == 0 {
+			continue
+		}
+		spec := c.profiles[name]
+		if name == v3.DefaultAllowProfileName {
+			spec = &v3.DefaultAllowProfile().Spec
+		}
+		if spec == nil {
+			continue
+		}
+		r := c.renderProfile(name, spec)
+		c.render(r)
+		c.profChains[name] = r
+	}
+	clear(c.dirtyProfs)
+
+	// Base chains, for the configuration and the kind of host endpoints.
+	hd := hostDispatch{any: len(c.hostOwner) > 0, all: c.hostOwner[ifaceAll] != ""}
+	if c.bases == nil || c.basesFor != hd {
+		for _, ch := range c.bases {
+			delete(out.Chains, ch.Name)
+		}
+		c.bases, c.basesFor = baseChains(c.prefixes, c.toHost, hd), hd
+		for _, ch := range c.bases {
+			out.Chains[ch.Name] = ch
+		}
+	}
+	// The input chain (and every fw- chain) jumps to it.
+	out.Chains[fromWLCommon.Name] = fromWLCommon
+	if c.mapsDirty {
+		c.buildWorkloadMaps()
+		c.buildHostMaps(hd.any)
+		c.mapsDirty = false
+	}
+
+	// Sets whose members or definition changed.
+	for name := range c.setsDirty {
+		if d, ok := c.setDefs[name]; ok {
+			out.Sets[name] = c.buildSet(name, d)
+		} else {
+			delete(out.Sets, name)
+		}
+	}
+	clear(c.setsDirty)
+	return &nft.Ruleset{Table: out.Table, Chains: maps.Clone(out.Chains), Sets: maps.Clone(out.Sets), Maps: maps.Clone(out.Maps)}
+}
+
+// updateOwners works out which local endpoint polices each interface
+// (the first key wins a clash, as there must be one), reports the
+// clashes, and marks dirty the endpoints that came to own or stopped
+// owning an interface.
+func (c *Calc) updateOwners() {
 	keys := make([]string, 0, len(c.locals))
 	for k := range c.locals {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
+	ifaceOwner := map[string]string{}
 	for _, k := range keys {
 		l := c.locals[k]
 		if l.host || l.iface == "" || !c.managed(l.iface) {
@@ -48,148 +163,122 @@ func (c *Calc) Ruleset() *nft.Ruleset {
 		ifaceOwner[l.iface] = k
 	}
 	hostOwner := c.hostOwners(keys)
-	for _, owners := range []map[string]string{ifaceOwner, hostOwner} {
-		for _, k := range owners {
-			l := c.locals[k]
-			for id := range l.matches {
-				usedPols[id] = true
-			}
-			for _, p := range l.profiles {
-				usedProfs[p] = true
+	for _, pair := range [][2]map[string]string{{c.ifaceOwner, ifaceOwner}, {c.hostOwner, hostOwner}} {
+		was, is := pair[0], pair[1]
+		for iface, k := range was {
+			if is[iface] != k {
+				c.dirtyEPs[k] = true
+				c.mapsDirty = true
 			}
 		}
-	}
-	// Policies and profiles: render the new and changed, drop the unused.
-	for id, r := range c.polChains {
-		if !usedPols[id] || c.dirtyPols[id] {
-			c.unref(r.sets)
-			delete(c.polChains, id)
-		}
-	}
-	for id := range usedPols {
-		if _, ok := c.polChains[id]; !ok {
-			r := c.renderPolicy(c.policies[id])
-			c.ref(r.sets)
-			c.polChains[id] = r
-		}
-	}
-	clear(c.dirtyPols)
-	for name, r := range c.profChains {
-		if !usedProfs[name] || c.dirtyProfs[name] {
-			c.unref(r.sets)
-			delete(c.profChains, name)
-		}
-	}
-	for name := range usedProfs {
-		if _, ok := c.profChains[name]; ok {
-			continue
-		}
-		spec := c.profiles[name]
-		if name == v3.DefaultAllowProfileName {
-			spec = &v3.DefaultAllowProfile().Spec
-		}
-		if spec == nil {
-			continue
-		}
-		r := c.renderProfile(name, spec)
-		c.ref(r.sets)
-		c.profChains[name] = r
-	}
-	clear(c.dirtyProfs)
-	// Endpoint chains: dropped when the endpoint is gone or owns no
-	// interface (any more); rendered when it changed or has just come to
-	// own its interface (the other claimant went away).
-	owner := func(l *local) string {
-		if l.host {
-			return hostOwner[l.iface]
-		}
-		return ifaceOwner[l.iface]
-	}
-	for k := range c.epChains {
-		if l, ok := c.locals[k]; !ok || owner(l) != k {
-			delete(c.epChains, k)
-		}
-	}
-	for _, owners := range []map[string]string{ifaceOwner, hostOwner} {
-		for _, k := range owners {
-			if _, ok := c.epChains[k]; ok && !c.dirtyEPs[k] {
-				continue
-			}
-			l := c.locals[k]
-			if l.host {
-				c.epChains[k] = &rendered{chains: hostEndpointChains(c.resolveHost(l), c.cfg.FailsafeInbound, c.cfg.FailsafeOutbound)}
-			} else {
-				from, to, wo, wi := endpointChains(c.resolve(l), c.walk)
-				c.epChains[k] = &rendered{chains: []*nft.Chain{from, to, wo, wi}}
+		for iface, k := range is {
+			if was[iface] != k {
+				c.dirtyEPs[k] = true
+				c.mapsDirty = true
 			}
 		}
 	}
-	clear(c.dirtyEPs)
+	c.ifaceOwner, c.hostOwner = ifaceOwner, hostOwner
+}
 
-	rs := &nft.Ruleset{Table: TableName, Chains: map[string]*nft.Chain{}, Sets: map[string]*nft.Set{}, Maps: map[string]*nft.Map{}}
-	hd := hostDispatch{any: len(hostOwner) > 0, all: hostOwner[ifaceAll] != ""}
-	if c.bases == nil || c.basesFor != hd {
-		c.bases, c.basesFor = baseChains(c.prefixes, c.toHost, hd), hd
+// owner is the key of the endpoint that polices l's interface.
+func (c *Calc) owner(l *local) string {
+	if l.host {
+		return c.hostOwner[l.iface]
 	}
-	for _, ch := range c.bases {
-		rs.Chains[ch.Name] = ch
+	return c.ifaceOwner[l.iface]
+}
+
+// buildWorkloadMaps makes the workload dispatch maps anew.
+func (c *Calc) buildWorkloadMaps() {
+	from := &nft.Map{Name: mapFromWL, Type: nft.TypeIfname, Elements: make(map[string]nft.Verdict, len(c.ifaceOwner))}
+	to := &nft.Map{Name: mapToWL, Type: nft.TypeIfname, Elements: make(map[string]nft.Verdict, len(c.ifaceOwner))}
+	for iface := range c.ifaceOwner {
+		from.Elements[iface] = nft.Verdict{Kind: nft.VerdictJump, Chain: fromWLPrefix + iface}
+		to.Elements[iface] = nft.Verdict{Kind: nft.VerdictJump, Chain: toWLPrefix + iface}
 	}
-	// The input chain (and every fw- chain) jumps to it.
-	rs.Chains[fromWLCommon.Name] = fromWLCommon
-	// The dispatch maps are kept while the set of interfaces is the same:
-	// the applier skips objects it was given before.
-	from, to := c.wlMaps[0], c.wlMaps[1]
-	same := from != nil && len(from.Elements) == len(ifaceOwner)
-	for iface := range ifaceOwner {
-		if !same {
-			break
+	c.out.Maps[from.Name], c.out.Maps[to.Name] = from, to
+}
+
+// buildHostMaps makes the host endpoint dispatch maps anew, or drops
+// them when there is no host endpoint (the "*" endpoint's chains are
+// reached by a rule of the base chains, not by the maps).
+func (c *Calc) buildHostMaps(any bool) {
+	dispatch := map[string]string{ // map -> chain prefix
+		mapFromHost: fromHostPrefix, mapToHost: toHostPrefix,
+		mapFwdFromHost: fwdFromHostPrefix, mapFwdToHost: fwdToHostPrefix,
+	}
+	for name, prefix := range dispatch {
+		if !any {
+			delete(c.out.Maps, name)
+			continue
 		}
-		_, same = from.Elements[iface]
-	}
-	if !same {
-		from = &nft.Map{Name: mapFromWL, Type: nft.TypeIfname, Elements: make(map[string]nft.Verdict, len(ifaceOwner))}
-		to = &nft.Map{Name: mapToWL, Type: nft.TypeIfname, Elements: make(map[string]nft.Verdict, len(ifaceOwner))}
-		for iface := range ifaceOwner {
-			from.Elements[iface] = nft.Verdict{Kind: nft.VerdictJump, Chain: fromWLPrefix + iface}
-			to.Elements[iface] = nft.Verdict{Kind: nft.VerdictJump, Chain: toWLPrefix + iface}
-		}
-		c.wlMaps = [2]*nft.Map{from, to}
-	}
-	rs.Maps[from.Name], rs.Maps[to.Name] = from, to
-	for _, k := range ifaceOwner {
-		for _, ch := range c.epChains[k].chains {
-			rs.Chains[ch.Name] = ch
-		}
-	}
-	for name, ch := range c.walks {
-		if rs.Chains[name] != ch {
-			delete(c.walks, name) // no endpoint walks it any more
-		}
-	}
-	if hd.any {
-		c.addHostEndpoints(rs, hostOwner)
-	}
-	for _, rr := range []map[string]*rendered{c.polChains, c.profChains} {
-		for _, r := range rr {
-			for _, ch := range r.chains {
-				rs.Chains[ch.Name] = ch
+		m := &nft.Map{Name: name, Type: nft.TypeIfname, Elements: map[string]nft.Verdict{}}
+		for iface := range c.hostOwner {
+			if iface != ifaceAll {
+				m.Elements[iface] = nft.Verdict{Kind: nft.VerdictJump, Chain: prefix + iface}
 			}
 		}
+		c.out.Maps[name] = m
 	}
-	for name, d := range c.setDefs {
-		s, ok := c.builtSets[name]
-		if !ok {
-			s = c.buildSet(name, d)
-			c.builtSets[name] = s
+}
+
+// use counts the users of policies or profiles (by ID) up or down by
+// delta, and marks dirty those that came into or went out of use.
+func (c *Calc) use(count map[string]int, dirty map[string]bool, ids []string, delta int) {
+	for _, id := range ids {
+		n := count[id] + delta
+		if n <= 0 {
+			delete(count, id)
+			dirty[id] = true
+			continue
 		}
-		rs.Sets[name] = s
+		if count[id] == 0 {
+			dirty[id] = true
+		}
+		count[id] = n
 	}
-	for name := range c.builtSets {
-		if _, ok := c.setDefs[name]; !ok {
-			delete(c.builtSets, name)
+}
+
+// render puts a policy's or profile's chains in the table and counts
+// its sets; unrender takes them out.
+func (c *Calc) render(r *rendered) {
+	c.ref(r.sets)
+	for _, ch := range r.chains {
+		c.out.Chains[ch.Name] = ch
+	}
+}
+
+func (c *Calc) unrender(r *rendered) {
+	c.unref(r.sets)
+	for _, ch := range r.chains {
+		if c.out.Chains[ch.Name] == ch {
+			delete(c.out.Chains, ch.Name)
 		}
 	}
-	return rs
+}
+
+// addChain puts an endpoint's chain in the table, counting the users of
+// a shared walk; dropChain takes it out, the walk only with its last
+// user.
+func (c *Calc) addChain(ch *nft.Chain) {
+	if _, shared := c.walks[ch.Name]; shared {
+		c.walkUse[ch.Name]++
+	}
+	c.out.Chains[ch.Name] = ch
+}
+
+func (c *Calc) dropChain(ch *nft.Chain) {
+	if _, shared := c.walks[ch.Name]; shared {
+		if c.walkUse[ch.Name]--; c.walkUse[ch.Name] > 0 {
+			return
+		}
+		delete(c.walkUse, ch.Name)
+		delete(c.walks, ch.Name)
+	}
+	if c.out.Chains[ch.Name] == ch {
+		delete(c.out.Chains, ch.Name)
+	}
 }
 
 // walk returns the shared walk chain with these rules (see
