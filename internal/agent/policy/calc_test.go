@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -201,6 +202,58 @@ spec: {nets: [192.0.0.0/16, 192.0.2.0/24, 10.0.0.0/8]}
 	}
 	if !found {
 		t.Fatal("no IPv4 set rendered")
+	}
+}
+
+// TestSetKind: a selector's set of endpoint addresses is a hash set; it
+// becomes an interval set when a network set with a CIDR joins it, and a
+// hash set again when that leaves.
+func TestSetKind(t *testing.T) {
+	const wide = `
+kind: GlobalNetworkSet
+apiVersion: projectcalico.org/v3
+metadata: {name: wide, labels: {app: web}}
+spec: {nets: [10.99.0.0/16]}
+`
+	c := NewCalc("host1", nil)
+	c.OnUpdates(decodeAll(t, world+`
+---
+kind: GlobalNetworkPolicy
+apiVersion: projectcalico.org/v3
+metadata: {name: default.from-web}
+spec: {tier: default, selector: all(), ingress: [{action: Allow, source: {selector: app == 'web'}}]}
+`))
+	kind := func(rs *nft.Ruleset) (interval bool, elems []string) {
+		t.Helper()
+		var found *nft.Set
+		for _, s := range rs.Sets {
+			if s.Type == nft.TypeIPv4Addr {
+				if found != nil {
+					t.Fatalf("two IPv4 sets: %s, %s", found.Name, s.Name)
+				}
+				found = s
+			}
+		}
+		if found == nil {
+			t.Fatal("no IPv4 set")
+		}
+		for _, e := range found.Elements {
+			elems = append(elems, e.Prefix.String())
+		}
+		return found.Interval, elems
+	}
+	if iv, els := kind(c.Ruleset()); iv || !slices.Equal(els, []string{"10.65.1.1/32", "10.65.1.4/32"}) {
+		t.Errorf("endpoints only: interval %v, elements %v; want a hash set of 10.65.1.1 and 10.65.1.4", iv, els)
+	}
+	c.OnUpdates(decodeAll(t, wide))
+	if iv, els := kind(c.Ruleset()); !iv || !slices.Equal(els, []string{"10.65.1.1/32", "10.65.1.4/32", "10.99.0.0/16"}) {
+		t.Errorf("with a network set: interval %v, elements %v; want an interval set", iv, els)
+	}
+	for _, u := range decodeAll(t, wide) {
+		c.OnUpdates([]syncer.Update{{Type: syncer.UpdateDeleted, Key: u.Key}})
+	}
+	if iv, _ := kind(c.Ruleset()); iv {
+		t.Errorf("the network set went, but the set is still an interval set")
 	}
 }
 

@@ -303,9 +303,12 @@ func (c *Calc) managed(iface string) bool {
 }
 
 // buildSet turns a set's members into nftables elements of one family.
-// Address sets are interval sets (network sets hold CIDRs), and an
-// interval set may not hold overlapping elements: a prefix inside
-// another member is left out.
+// An address set whose members are all single addresses (endpoints) is
+// a hash set, looked up in constant time; one with a CIDR (a network
+// set's) is an interval set, a tree the kernel searches in logarithmic
+// time, and may not hold overlapping elements: a prefix inside another
+// member is left out. A set that gains or loses its only CIDR changes
+// kind, which the applier does by making it anew.
 func (c *Calc) buildSet(name string, d setDef) *nft.Set {
 	s := &nft.Set{Name: name}
 	named := d.key.NamedPort != ""
@@ -332,7 +335,14 @@ func (c *Calc) buildSet(name string, d setDef) *nft.Set {
 		}
 		prefixes = append(prefixes, m.Prefix)
 	}
-	for _, p := range disjoint(prefixes) {
+	if !named && !slices.ContainsFunc(prefixes, func(p netip.Prefix) bool { return !p.IsSingleIP() }) {
+		s.Interval = false
+		slices.SortFunc(prefixes, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
+		prefixes = slices.Compact(prefixes)
+	} else {
+		prefixes = disjoint(prefixes)
+	}
+	for _, p := range prefixes {
 		s.Elements = append(s.Elements, nft.Element{Prefix: p})
 	}
 	return s
