@@ -2,6 +2,7 @@ package nft
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -10,34 +11,63 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// readCounters dumps the table's rules in one request and reads only
-// what Counters needs of each: its comment and its counter. A scrape of
-// a table of thousands of rules then costs one dump and a walk over its
-// bytes, not one request per chain and every expression decoded.
-func readCounters(nsFd int, table string) (map[string]Counter, error) {
+// readCounters reads what Counters needs of each rule of the chains
+// named (of the whole table when chains is nil): its comment and its
+// counter, leaving every other expression undecoded. The chains are
+// dumped one request each: the kernel resumes a table-wide dump by
+// walking the table again from its start for every buffer it fills, so
+// that dump costs in proportion to the square of the table's size, and
+// a chain's dump fits in one buffer.
+func readCounters(nsFd int, table string, chains []string) (map[string]Counter, error) {
 	c, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: nsFd})
 	if err != nil {
 		return nil, fmt.Errorf("netlink dial: %w", err)
 	}
 	defer c.Close()
-	name := append([]byte(table), 0)
-	data := make([]byte, 4+nlaSize(len(name))) // nfgenmsg, then the table
-	data[0], data[1] = unix.NFPROTO_INET, unix.NFNETLINK_V0
-	putAttr(data, 4, unix.NFTA_RULE_TABLE, name)
-	msgs, err := c.Execute(netlink.Message{
-		Header: netlink.Header{
-			Type:  netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_GETRULE),
-			Flags: netlink.Request | netlink.Dump,
-		},
-		Data: data,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("dump rules of table inet %s: %w", table, err)
-	}
 	out := map[string]Counter{}
-	for _, m := range msgs {
-		if len(m.Data) > 4 {
-			addRuleCounter(out, m.Data[4:])
+	dump := func(chain string) error {
+		tname := append([]byte(table), 0)
+		size := 4 + nlaSize(len(tname))
+		var cname []byte
+		if chain != "" {
+			cname = append([]byte(chain), 0)
+			size += nlaSize(len(cname))
+		}
+		data := make([]byte, size) // nfgenmsg, then the table (and chain)
+		data[0], data[1] = unix.NFPROTO_INET, unix.NFNETLINK_V0
+		off := putAttr(data, 4, unix.NFTA_RULE_TABLE, tname)
+		if chain != "" {
+			putAttr(data, off, unix.NFTA_RULE_CHAIN, cname)
+		}
+		msgs, err := c.Execute(netlink.Message{
+			Header: netlink.Header{
+				Type:  netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_GETRULE),
+				Flags: netlink.Request | netlink.Dump,
+			},
+			Data: data,
+		})
+		if err != nil {
+			if chain != "" && errors.Is(err, unix.ENOENT) {
+				return nil // gone since the caller looked
+			}
+			return err
+		}
+		for _, m := range msgs {
+			if len(m.Data) > 4 {
+				addRuleCounter(out, m.Data[4:])
+			}
+		}
+		return nil
+	}
+	if chains == nil {
+		if err := dump(""); err != nil {
+			return nil, fmt.Errorf("dump rules of table inet %s: %w", table, err)
+		}
+		return out, nil
+	}
+	for _, ch := range chains {
+		if err := dump(ch); err != nil {
+			return nil, fmt.Errorf("dump rules of chain %s in table inet %s: %w", ch, table, err)
 		}
 	}
 	return out, nil

@@ -157,6 +157,19 @@ func chainDeps(c *Chain) []ref {
 	return slices.Compact(out)
 }
 
+// countedChains are the names of the chains with a rule that has a
+// counter and a comment, sorted (what Counters reads).
+func (m *model) countedChains() []string {
+	out := []string{}
+	for name, src := range m.chainSrc {
+		if src != nil && slices.ContainsFunc(src.Rules, func(r Rule) bool { return r.Counter && r.Comment != "" }) {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // commit makes the model that of the ruleset ch was built from.
 func (m *model) commit(ch *changeSet) {
 	for name, e := range ch.chains {

@@ -347,6 +347,20 @@ func TestPrivilegedPackets(t *testing.T) {
 		if got := counters["ping-allowed"]; got.Packets != allowed || got.Bytes != 84*allowed {
 			t.Errorf("blocked=%v: ping-allowed counted %+v, want %d packets of 84 bytes", step.blocked, got, allowed)
 		}
+		// Read chain by chain (above: the applier knows the table) and
+		// by a dump of the whole table (after Resync it does not): the
+		// same counts.
+		a.Resync()
+		whole, err := a.Counters(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(counters, whole); diff != "" {
+			t.Errorf("blocked=%v: counters read chain by chain and by a table dump differ (-chains +dump):\n%s", step.blocked, diff)
+		}
+		if err := a.Apply(context.Background(), ruleset(step.blocked...)); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

@@ -231,16 +231,36 @@ type Counter struct {
 // Counters reads the counters of the rules that have one and a comment,
 // keyed by comment. Rules in different chains that share a comment are
 // added up (a policy rule rendered into several chains counts as one).
+//
+// When the applier knows the table (it applied it), only its chains
+// with such a rule are read, one request each; otherwise the whole
+// table is dumped. The read does not hold up Apply.
 func (a *Applier) Counters(ctx context.Context) (map[string]Counter, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	if a.closed {
+		a.mu.Unlock()
 		return nil, errClosed
 	}
-	out, err := readCounters(a.nsFd, a.table)
+	var chains []string
+	if a.synced {
+		chains = a.model.countedChains()
+	}
+	fd := a.nsFd
+	if fd != 0 {
+		// The read's own duplicate: Close may close the applier's
+		// meanwhile.
+		var err error
+		if fd, err = unix.FcntlInt(uintptr(a.nsFd), unix.F_DUPFD_CLOEXEC, 3); err != nil {
+			a.mu.Unlock()
+			return nil, fmt.Errorf("nft counters: duplicate namespace fd: %w", err)
+		}
+		defer unix.Close(fd)
+	}
+	a.mu.Unlock()
+	out, err := readCounters(fd, a.table, chains)
 	if err != nil {
 		return nil, fmt.Errorf("nft counters: %w", err)
 	}
