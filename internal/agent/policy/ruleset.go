@@ -74,37 +74,37 @@ func (c *Calc) Ruleset() *nft.Ruleset {
 	clear(c.dirtyEPs)
 
 	// Policies and profiles that changed or came into or out of use:
-	// rendered again, or dropped when no endpoint uses them.
+	// rendered again, or dropped when no endpoint uses them. The new
+	// render goes in before the old comes out, so that a set both use
+	// stays in the index, with its members, and is not built again.
 	for id := range c.dirtyPols {
-		if r := c.polChains[id]; r != nil {
-			c.unrender(r)
-			delete(c.polChains, id)
-		}
+		old := c.polChains[id]
+		delete(c.polChains, id)
 		if p := c.policies[id]; p != nil && c.polUse[id] > 0 {
 			r := c.renderPolicy(p)
 			c.render(r)
 			c.polChains[id] = r
 		}
+		if old != nil {
+			c.unrender(old)
+		}
 	}
 	clear(c.dirtyPols)
 	for name := range c.dirtyProfs {
-		if r := c.profChains[name]; r != nil {
-			c.unrender(r)
-			delete(c.profChains, name)
-		}
-		if c.profUse[name] == 0 {
-			continue
-		}
+		old := c.profChains[name]
+		delete(c.profChains, name)
 		spec := c.profiles[name]
 		if name == v3.DefaultAllowProfileName {
 			spec = &v3.DefaultAllowProfile().Spec
 		}
-		if spec == nil {
-			continue
+		if spec != nil && c.profUse[name] > 0 {
+			r := c.renderProfile(name, spec)
+			c.render(r)
+			c.profChains[name] = r
 		}
-		r := c.renderProfile(name, spec)
-		c.render(r)
-		c.profChains[name] = r
+		if old != nil {
+			c.unrender(old)
+		}
 	}
 	clear(c.dirtyProfs)
 
@@ -203,13 +203,13 @@ func (c *Calc) buildWorkloadMaps() {
 // buildHostMaps makes the host endpoint dispatch maps anew, or drops
 // them when there is no host endpoint (the "*" endpoint's chains are
 // reached by a rule of the base chains, not by the maps).
-func (c *Calc) buildHostMaps(any bool) {
+func (c *Calc) buildHostMaps(enforced bool) {
 	dispatch := map[string]string{ // map -> chain prefix
 		mapFromHost: fromHostPrefix, mapToHost: toHostPrefix,
 		mapFwdFromHost: fwdFromHostPrefix, mapFwdToHost: fwdToHostPrefix,
 	}
 	for name, prefix := range dispatch {
-		if !any {
+		if !enforced {
 			delete(c.out.Maps, name)
 			continue
 		}
