@@ -69,14 +69,19 @@ func endpointPolicies(ctx context.Context, c *resources.Client, rs []v3.Resource
 
 // policiesCell writes selecting policies for a table cell, comma
 // separated: "tier/name" for a GlobalNetworkPolicy, "tier/namespace/name"
-// for a NetworkPolicy (policy names never contain "/"), with "(invalid)"
-// after one whose selector cannot be parsed (it fails closed).
+// for a NetworkPolicy (policy names never contain "/"), with
+// "(doNotTrack)" or "(preDNAT)" after a policy of those stages, and
+// "(invalid)" after one whose selector cannot be parsed (it fails
+// closed).
 func policiesCell(sel []policy.SelectingPolicy) string {
 	parts := make([]string, len(sel))
 	for i, s := range sel {
 		p := s.Tier + "/" + s.Name
 		if s.Namespace != "" {
 			p = s.Tier + "/" + s.Namespace + "/" + s.Name
+		}
+		if s.Stage != "" {
+			p += "(" + s.Stage + ")"
 		}
 		if s.Invalid != "" {
 			p += "(invalid)"

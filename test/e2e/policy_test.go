@@ -602,10 +602,12 @@ spec:
 // Host endpoints: policy on the host's own interface, for traffic to and
 // from the host itself, with the failsafe ports always open; "*" covers
 // every interface; workloads' forwarded traffic is not host policy's.
+// Then doNotTrack and preDNAT policies on the named endpoint: run before
+// conntrack and before DNAT, ahead of normal policy.
 func TestPrivilegedHostEndpointFailsafes(t *testing.T) {
 	l := newPolicyLab(t)
 	hosts := []string{"host1", "host2"}
-	tr := l.newTraffic(hosts, []int{22, 2379, 8080, 9090}, nil)
+	tr := l.newTraffic(hosts, []int{22, 2379, 7070, 8080, 9090}, nil)
 	h1, _ := l.Host("host1")
 	h2, _ := l.Host("host2")
 	type hp struct {
@@ -708,4 +710,78 @@ spec:
 		l.calicoctl("", "delete", "hostendpoint", "host1-edge")
 		check("host endpoint "+iface+" deleted", open)
 	}
+
+	// doNotTrack and preDNAT. host1 redirects TCP 30080 to its own 7070
+	// (a NodePort, as kube-proxy would do it), in a table of its own.
+	l.exec("host1", "nft", "add table ip e2e-nodeport")
+	l.exec("host1", "nft", "add chain ip e2e-nodeport prerouting { type nat hook prerouting priority dstnat; policy accept; }")
+	l.exec("host1", "nft", "add rule ip e2e-nodeport prerouting tcp dport 30080 redirect to :7070")
+	hep := fmt.Sprintf(`apiVersion: projectcalico.org/v3
+kind: HostEndpoint
+metadata:
+  name: host1-edge
+  labels:
+    role: edge
+spec:
+  node: host1
+  interfaceName: eth0
+  expectedIPs: [%s, %q]
+`, h1.IPv4, h1.IPv6.String())
+	untracked := func(egress string) string {
+		return `apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata:
+  name: untracked
+spec:
+  selector: role == 'edge'
+  doNotTrack: true
+  applyOnForward: true
+  types: [Ingress, Egress]
+  ingress:
+  - {action: Allow, protocol: TCP, destination: {ports: [9090]}}
+  - {action: Deny, protocol: TCP, destination: {ports: [22, 8080]}}
+  egress:` + egress + "\n"
+	}
+	l.apply(hep + "---\n" + untracked(`
+  - {action: Allow, protocol: TCP, source: {ports: [9090]}}`) + `---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata:
+  name: nodeports
+spec:
+  selector: role == 'edge'
+  preDNAT: true
+  applyOnForward: true
+  ingress:
+  - {action: Allow, protocol: TCP, destination: {ports: [30080]}}
+  - {action: Deny, protocol: TCP, destination: {ports: [7070]}}
+`)
+	check("doNotTrack and preDNAT policies", []hp{
+		{what: "untracked Allow, which normal policy would deny", from: "host2", to: h1.IPv4, port: 9090, want: true},
+		{what: "untracked Allow, IPv6", from: "host2", to: h1.IPv6, port: 9090, want: true},
+		{what: "untracked Deny, which normal policy would allow", from: "host2", to: h1.IPv4, port: 8080},
+		{what: "failsafe SSH despite the untracked Deny", from: "host2", to: h1.IPv4, port: 22, want: true},
+		{what: "failsafe etcd", from: "host2", to: h1.IPv4, port: 2379, want: true},
+		{what: "preDNAT Deny", from: "host2", to: h1.IPv4, port: 7070},
+		{what: "preDNAT Allow of the port before DNAT (redirected to the denied 7070)", from: "host2", to: h1.IPv4, port: 30080, want: true},
+		{what: "outbound: normal policy, the untracked egress does not match", from: "host1", to: h2.IPv4, port: 8080, want: true},
+		{what: "outbound: normal policy denies", from: "host1", to: h2.IPv4, port: 9090},
+	})
+	l.waitEstablished("host1", l.meshPeers("host1"))
+	// Without its egress Allow the replies from 9090 meet normal policy,
+	// which denies them: no conntrack state lets them out, so the
+	// untracked Allow really did take the connection out of conntrack.
+	l.apply(untracked(" []"))
+	check("doNotTrack without the egress Allow", []hp{
+		{what: "untracked replies are not established", from: "host2", to: h1.IPv4, port: 9090},
+		{what: "preDNAT Allow still", from: "host2", to: h1.IPv4, port: 30080, want: true},
+		{what: "failsafe SSH", from: "host2", to: h1.IPv4, port: 22, want: true},
+	})
+	l.calicoctl("", "delete", "globalnetworkpolicy", "untracked")
+	l.calicoctl("", "delete", "globalnetworkpolicy", "nodeports")
+	check("doNotTrack and preDNAT policies deleted", []hp{
+		{what: "normal policy again", from: "host2", to: h1.IPv4, port: 8080, want: true},
+		{what: "normal policy denies", from: "host2", to: h1.IPv4, port: 9090},
+		{what: "normal policy denies the redirected port", from: "host2", to: h1.IPv4, port: 30080},
+	})
 }

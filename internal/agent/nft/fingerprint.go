@@ -81,6 +81,7 @@ func (w *fpWriter) chainFP(rs *Ruleset, c *Chain) [32]byte {
 		w.bool(r.Counter)
 		w.str(r.LogPrefix)
 		w.u64(uint64(r.SetMark)<<32 | uint64(r.ClearMark))
+		w.bool(r.Notrack)
 		v := &r.Verdict
 		w.u64(uint64(v.Kind))
 		w.str(v.Chain)

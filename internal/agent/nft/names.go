@@ -125,13 +125,10 @@ var ctStateBits = []struct {
 	{CTEstablished, "established"},
 	{CTRelated, "related"},
 	{CTNew, "new"},
-	{ctUntracked, "untracked"},
+	{CTUntracked, "untracked"},
 }
 
-// ctUntracked is not among the model's constants, but a caller may set it.
-const ctUntracked = 0x40
-
-const ctStateKnown = CTInvalid | CTEstablished | CTRelated | CTNew | ctUntracked
+const ctStateKnown = CTInvalid | CTEstablished | CTRelated | CTNew | CTUntracked
 
 func ctStateNames(v uint32, sep string) string {
 	var parts []string

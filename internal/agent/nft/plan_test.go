@@ -79,13 +79,13 @@ var changes = []struct {
 	{"everything removed", func(rs *Ruleset) {
 		rs.Chains, rs.Sets, rs.Maps = nil, nil, nil
 	}, "flush chain forward\nflush chain from-wl-cali1234\nflush chain input\nflush chain output\n" +
-		"flush chain pol-allow-web\nflush chain to-wl-cali1234\nflush chain to-wl-cali5678\n" +
+		"flush chain pol-allow-web\nflush chain raw-prerouting\nflush chain to-wl-cali1234\nflush chain to-wl-cali5678\n" +
 		"delete set addrs-v6\ndelete set all-ipv4\ndelete set empty\ndelete set from-wl\n" +
 		"delete set ifaces\ndelete set macs\ndelete set nets-v4\ndelete set nets-v6\n" +
 		"delete set np-v4\ndelete set np-v6\ndelete set ports\ndelete set ports-plain\n" +
 		"delete set to-wl\ndelete chain forward\ndelete chain from-wl-cali1234\n" +
 		"delete chain input\ndelete chain output\ndelete chain pol-allow-web\n" +
-		"delete chain to-wl-cali1234\ndelete chain to-wl-cali5678\n"},
+		"delete chain raw-prerouting\ndelete chain to-wl-cali1234\ndelete chain to-wl-cali5678\n"},
 }
 
 // TestPlan: what each change of ruleset costs, planned without a kernel
@@ -135,7 +135,7 @@ func TestPlanFromScratch(t *testing.T) {
 		last = o.kind
 		counts[o.kind]++
 	}
-	want := map[opKind]int{opAddTable: 1, opAddSet: 13, opAddChain: 7, opAddElems: 12, opAddRules: 6}
+	want := map[opKind]int{opAddTable: 1, opAddSet: 13, opAddChain: 8, opAddElems: 12, opAddRules: 7}
 	if diff := cmp.Diff(want, counts); diff != "" {
 		t.Errorf("op counts (-want +got):\n%s\n%s", diff, planString(ops))
 	}

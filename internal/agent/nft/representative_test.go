@@ -109,6 +109,11 @@ func representative() *Ruleset {
 				{Match: []Match{{Kind: MatchMark, Num: 0x100}}, ClearMark: 0xff00, Verdict: Verdict{Kind: VerdictAccept}},
 				{Match: []Match{{Kind: MatchMark, Num: 0x100, Mask: 0xff00, Not: true}}, SetMark: 0x20, ClearMark: 0x10},
 			}},
+			"raw-prerouting": {Base: &Hook{Type: "filter", Hook: "prerouting", Priority: -300, Policy: "accept"}, Rules: []Rule{
+				{Match: []Match{{Kind: MatchIIFName, Name: "eth0"}, tcp(), dport(single(9090))}, Counter: true, SetMark: 0x10000, Notrack: true,
+					Verdict: Verdict{Kind: VerdictAccept}, Comment: "untracked"},
+				{Match: []Match{{Kind: MatchCTState, Num: CTUntracked}}, Verdict: Verdict{Kind: VerdictAccept}},
+			}},
 			"to-wl-cali1234": {Rules: []Rule{
 				{ClearMark: 0x30},
 				{Match: []Match{tcp(), dport(single(22))}, Verdict: Verdict{Kind: VerdictAccept}},

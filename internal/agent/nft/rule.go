@@ -152,6 +152,9 @@ func (b *ruleBuilder) build(r *Rule) (builtRule, error) {
 	if r.SetMark != 0 || r.ClearMark != 0 {
 		b.mark(r.SetMark, r.ClearMark)
 	}
+	if r.Notrack {
+		b.add("notrack", &expr.Notrack{})
+	}
 	if err := b.verdict(&r.Verdict); err != nil {
 		return builtRule{}, err
 	}

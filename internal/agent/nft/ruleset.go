@@ -133,6 +133,8 @@ const (
 	CTEstablished = 2
 	CTRelated     = 4
 	CTNew         = 8
+	// CTUntracked: the packet was exempted from conntrack (Notrack).
+	CTUntracked = 0x40
 )
 
 // Match is one condition of a rule. Not negates it.
@@ -191,7 +193,11 @@ type Rule struct {
 	// meta mark set meta mark & ^(ClearMark|SetMark) ^ SetMark
 	// (nft prints "meta mark set meta mark & 0x... | 0x...").
 	ClearMark uint32
-	Verdict   Verdict
+	// Notrack exempts the packet from connection tracking (notrack); it
+	// has effect only in a chain that runs before conntrack, at priority
+	// raw on the prerouting or output hook.
+	Notrack bool
+	Verdict Verdict
 	// Comment is stored as the rule's comment (user data); it must be
 	// unique within the chain when not empty, so that rule counters can
 	// be read back per rule (e.g. "pol:default.allow-web:ingress:0").

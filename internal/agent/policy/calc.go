@@ -51,6 +51,7 @@ type Calc struct {
 	allDirty   bool
 	bases      []*nft.Chain // the base chains, for the current configuration
 	basesFor   hostDispatch // and host endpoints
+	basesStale bool         // the configuration changed: make them anew
 	// out is the table as last returned by Ruleset, kept up to date
 	// piece by piece.
 	out *nft.Ruleset
@@ -83,6 +84,9 @@ type rendered struct {
 	// pols and profs: the policies and profiles an endpoint's chains
 	// use.
 	pols, profs []string
+	// stages: a host endpoint's chains of the stages before normal
+	// policy.
+	stages hostStages
 }
 
 // policy is a GlobalNetworkPolicy or NetworkPolicy, decoded.
@@ -101,10 +105,24 @@ type policy struct {
 	// passIn and passOut: a rule of that direction has action Pass
 	// (the walk then checks the pass bit after the policy).
 	passIn, passOut bool
-	// unsupported, when not empty, says why the policy is never applied
-	// (doNotTrack and preDNAT policies; see hostendpoints.go).
-	unsupported string
+	// stage is where the policy applies: normal policy, or (host
+	// endpoints only) before conntrack or before DNAT.
+	stage stage
 }
+
+// stage is where in a packet's path a policy applies (see
+// hostendpoints.go).
+type stage uint8
+
+const (
+	stageNormal stage = iota
+	// stageUntracked: doNotTrack GlobalNetworkPolicies, before
+	// conntrack on the host endpoints they select.
+	stageUntracked
+	// stagePreDNAT: preDNAT GlobalNetworkPolicies, ingress only, before
+	// DNAT on the host endpoints they select.
+	stagePreDNAT
+)
 
 // problemKey names the policy in Problems.
 func (p *policy) problemKey() string {
@@ -201,8 +219,7 @@ func (c *Calc) SetConfig(cfg Config) {
 	if !cfg.equal(&c.cfg) {
 		c.cfg = cfg
 		c.prefixes, c.toHost = slices.Clone(cfg.InterfacePrefixes), cfg.EndpointToHost
-		c.allDirty = true
-		c.bases = nil
+		c.allDirty, c.basesStale = true, true
 	}
 }
 
@@ -249,9 +266,11 @@ func (c *Calc) OnUpdates(updates []syncer.Update) bool {
 				pol.applyOnForward = s.ApplyOnForward
 				switch {
 				case s.DoNotTrack:
-					pol.unsupported = "doNotTrack policies are not implemented: this policy is not enforced at all"
+					pol.stage = stageUntracked
 				case s.PreDNAT:
-					pol.unsupported = "preDNAT policies are not implemented: this policy is not enforced at all"
+					// Ingress only: validation rejects egress rules, and
+					// what slips into etcd is never used (resolveHost).
+					pol.stage = stagePreDNAT
 				}
 				c.setPolicy(pol)
 			}
@@ -403,16 +422,11 @@ func (c *Calc) setPolicy(p *policy) {
 	old := c.policies[p.id]
 	c.policies[p.id] = p
 	c.dirtyPols[p.id] = true
-	if p.unsupported != "" {
-		c.Problems[p.problemKey()] = p.unsupported
-	} else if old != nil && old.unsupported != "" {
-		delete(c.Problems, p.problemKey())
-	}
 	// Endpoint chains name policies by ID in tier and order: they change
 	// only when one of those, the directions or the matches change.
 	placed := old != nil && old.tier == p.tier && sameOrder(old.order, p.order) &&
 		old.doIngress == p.doIngress && old.doEgress == p.doEgress && (old.sel == nil) == (p.sel == nil) &&
-		old.applyOnForward == p.applyOnForward && old.passIn == p.passIn && old.passOut == p.passOut
+		old.applyOnForward == p.applyOnForward && old.passIn == p.passIn && old.passOut == p.passOut && old.stage == p.stage
 	for k, l := range c.locals {
 		was := l.matches[p.id]
 		now := c.applies(p, l)
@@ -454,12 +468,10 @@ func (c *Calc) deletePolicy(id string) {
 // applies: the policy's selector matches the endpoint's labels (own,
 // then its profiles'). A policy whose selector cannot be parsed applies
 // to every endpoint in its scope, and its chains drop: it fails closed.
-// A policy of a kind not implemented here (doNotTrack, preDNAT) applies
-// to nothing: upstream never applies those to workloads, and applying
-// them to host endpoints as normal policy could open what upstream
-// keeps closed (e.g. a preDNAT Allow in a tier that ends in Deny).
+// doNotTrack and preDNAT policies apply to host endpoints only, as
+// upstream; the "*" endpoint ignores doNotTrack ones.
 func (c *Calc) applies(p *policy, l *local) bool {
-	if p.unsupported != "" {
+	if p.stage != stageNormal && (!l.host || p.stage == stageUntracked && l.iface == ifaceAll) {
 		return false
 	}
 	if p.sel == nil {
@@ -571,10 +583,13 @@ func policyLess(a, b *policy) int {
 // resolve is one local endpoint's tiers per direction.
 func (c *Calc) resolve(l *local) *Endpoint {
 	e := &Endpoint{Iface: l.iface, Addrs: l.addrs, AllowSpoofed: l.spoofed, MAC: l.mac}
-	e.Ingress, e.Egress = c.tiersOf(l, nil)
+	e.Ingress, e.Egress = c.tiersOf(l, normal)
 	e.Profiles = c.profilesOf(l)
 	return e
 }
+
+// normal keeps the policies of the normal stage.
+func normal(p *policy) bool { return p.stage == stageNormal }
 
 // tiersOf sorts the policies that apply to l (those keep accepts, when
 // keep is not nil) into tiers, per direction. A policy whose selector

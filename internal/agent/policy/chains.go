@@ -149,9 +149,9 @@ func baseChains(prefixes []string, toHost EndpointToHost, hd hostDispatch) []*nf
 	if !hd.any {
 		return []*nft.Chain{pre, fwd, in}
 	}
-	hin, out, fwdHost := hostBaseRules(prefixes, hd, estab)
+	hin, more := hostBaseRules(prefixes, hd, estab)
 	in.Rules = append(in.Rules, hin...)
-	return append([]*nft.Chain{pre, fwd, in, out}, fwdHost...)
+	return append([]*nft.Chain{pre, fwd, in}, more...)
 }
 
 func ifaceDir(k nft.MatchKind) string {
@@ -232,6 +232,18 @@ func walkName(prefix string, rules []nft.Rule) string {
 // goes on when the policy had no verdict; only after a policy that can
 // Pass does it check the pass bit.
 func policyRules(tiers []TierRef, profiles []string, polPrefix, profPrefix string) []nft.Rule {
+	out := tierRules(tiers, polPrefix)
+	for _, p := range profiles {
+		out = append(out, nft.Rule{Verdict: nft.Verdict{Kind: nft.VerdictJump, Chain: profPrefix + p}})
+	}
+	out = append(out, nft.Rule{Counter: true, Verdict: nft.Verdict{Kind: nft.VerdictDrop}, Comment: commentDefault})
+	return out
+}
+
+// tierRules walk the tiers: a jump per policy, the pass bit checked
+// after one that can Pass, and a drop at the end of a tier that does
+// not pass.
+func tierRules(tiers []TierRef, polPrefix string) []nft.Rule {
 	var out []nft.Rule
 	notPassed := nft.Match{Kind: nft.MatchMark, Mask: MarkPass, Num: 0}
 	for _, t := range tiers {
@@ -255,9 +267,5 @@ func policyRules(tiers []TierRef, profiles []string, polPrefix, profPrefix strin
 			out = append(out, nft.Rule{ClearMark: MarkPass})
 		}
 	}
-	for _, p := range profiles {
-		out = append(out, nft.Rule{Verdict: nft.Verdict{Kind: nft.VerdictJump, Chain: profPrefix + p}})
-	}
-	out = append(out, nft.Rule{Counter: true, Verdict: nft.Verdict{Kind: nft.VerdictDrop}, Comment: commentDefault})
 	return out
 }

@@ -36,15 +36,22 @@ import (
 //     such policy in that direction it is allowed. (The workload
 //     endpoint's own policy still applies, separately.) applyOnForward
 //     policies apply as normal policy too.
+//   - doNotTrack GlobalNetworkPolicies apply to named host endpoints
+//     before conntrack (raw prerouting for what arrives, raw output for
+//     what the host sends), preDNAT ones to host endpoints' ingress
+//     before DNAT (prerouting, priority mangle), named or "*"; never to
+//     workloads, nor as normal policy. Their tiers pass at the end, with
+//     no profiles and no default deny. An Allow marks the packet with
+//     MarkHostAccept (and a doNotTrack one exempts it from conntrack),
+//     and the marked packet skips the later host endpoint policy of the
+//     endpoint it came in (or, from the host, goes out) by; see
+//     hostBaseRules and earlyChain.
 //
 // Not implemented, and reported in Problems:
 //
 //   - Host endpoints without interfaceName (matched by expectedIPs
 //     alone): they are members of IP sets, but their policy is not
 //     enforced.
-//   - doNotTrack and preDNAT policies: they are not applied at all,
-//     neither as normal policy nor in a raw or prerouting stage (see
-//     Calc.applies).
 //
 // Also left out: upstream's allowance of IPIP and VXLAN traffic from
 // other Calico hosts ahead of host endpoint policy; with a "*" endpoint
@@ -117,8 +124,17 @@ func (c *Calc) hostOwners(keys []string) map[string]string {
 // the profiles.
 func (c *Calc) resolveHost(l *local) *HostEndpoint {
 	e := &HostEndpoint{Iface: l.iface}
-	e.Ingress, e.Egress = c.tiersOf(l, nil)
-	e.ForwardIngress, e.ForwardEgress = c.tiersOf(l, func(p *policy) bool { return p.applyOnForward })
+	e.Ingress, e.Egress = c.tiersOf(l, normal)
+	e.ForwardIngress, e.ForwardEgress = c.tiersOf(l, func(p *policy) bool { return p.stage == stageNormal && p.applyOnForward })
+	e.UntrackedIngress, e.UntrackedEgress = c.tiersOf(l, func(p *policy) bool { return p.stage == stageUntracked })
+	e.PreDNATIngress, _ = c.tiersOf(l, func(p *policy) bool { return p.stage == stagePreDNAT })
+	// The end of a tier of these stages passes, so that the stages
+	// after it (and normal policy) still decide.
+	for _, ts := range [][]TierRef{e.UntrackedIngress, e.UntrackedEgress, e.PreDNATIngress} {
+		for i := range ts {
+			ts[i].Pass = true
+		}
+	}
 	e.Profiles = c.profilesOf(l)
 	return e
 }

@@ -73,6 +73,12 @@ apiVersion: projectcalico.org/v3
 metadata: {name: edge-deny}
 spec: {selector: role == 'edge', types: [Ingress, Egress], ingress: [{action: Deny}], egress: [{action: Deny}]}
 `
+	allowWebIn = `
+kind: GlobalNetworkPolicy
+apiVersion: projectcalico.org/v3
+metadata: {name: edge-web}
+spec: {selector: role == 'edge', ingress: [{action: Allow, protocol: TCP, destination: {ports: [80, 8080]}}]}
+`
 	allowHTTPSAll = `
 kind: GlobalNetworkPolicy
 apiVersion: projectcalico.org/v3
@@ -94,6 +100,7 @@ type hostFlow struct {
 	iif, oif string
 	from, to string
 	proto    uint8
+	sport    uint16 // 0: 40000
 	dport    uint16
 	icmpType uint8
 	ct       uint32 // 0: new
@@ -101,12 +108,15 @@ type hostFlow struct {
 }
 
 func (f hostFlow) String() string {
-	return fmt.Sprintf("%s %s(%s) -> %s(%s) proto %d port %d ct %d", f.hook, f.from, f.iif, f.to, f.oif, f.proto, f.dport, f.ct)
+	return fmt.Sprintf("%s %s(%s) -> %s(%s) proto %d ports %d->%d ct %d", f.hook, f.from, f.iif, f.to, f.oif, f.proto, f.sport, f.dport, f.ct)
 }
 
 func (f hostFlow) packet() packet {
 	p := packet{iif: f.iif, oif: f.oif, src: netip.MustParseAddr(f.from), dst: netip.MustParseAddr(f.to),
 		proto: f.proto, sport: 40000, dport: f.dport, icmpType: f.icmpType, ct: f.ct}
+	if f.sport != 0 {
+		p.sport = f.sport
+	}
 	if p.iif == "cali1" {
 		p.mac, _ = net.ParseMAC("ee:ee:ee:ee:ee:01") // web's, which it is held to
 	}
@@ -362,26 +372,118 @@ spec:
 		},
 	},
 	{
-		name: "doNotTrack and preDNAT policies are not applied, so they open nothing",
-		extra: hepEth0 + `
+		name: "doNotTrack: an Allow skips conntrack and normal policy, a Deny drops first, failsafes come before both",
+		extra: hepEth0 + "\n---\n" + allowWebIn + `
 ---
 kind: GlobalNetworkPolicy
 apiVersion: projectcalico.org/v3
-metadata: {name: pre}
-spec: {selector: role == 'edge', preDNAT: true, applyOnForward: true, ingress: [{action: Allow}]}
+metadata: {name: untracked}
+spec:
+  selector: role == 'edge'
+  doNotTrack: true
+  applyOnForward: true
+  types: [Ingress, Egress]
+  ingress:
+  - {action: Allow, protocol: TCP, destination: {ports: [9090]}}
+  - {action: Deny, protocol: TCP, destination: {ports: [22, 8080]}}
+  egress:
+  - {action: Allow, protocol: TCP, source: {ports: [9090]}}
+`,
+		flows: []hostFlow{
+			in("eth0", client, tcp, 9090, true),                // normal policy would deny it
+			in("eth0", client6, tcp, 9090, true),               // both families
+			in("eth0", client, tcp, 8080, false),               // normal policy would allow it
+			in("eth0", client, tcp, 22, true),                  // failsafe, despite the Deny
+			in("eth0", client, tcp, 80, true),                  // the untracked tier passes: normal policy allows
+			in("eth0", client, tcp, 443, false),                // and denies
+			in("eth1", client, tcp, 9090, true),                // another interface: not policed
+			fwd("eth0", "cali5", client, vm, tcp, 9090, false), // the workload's own policy still decides
+			fwd("eth0", "cali1", client, web, tcp, 9090, true),
+			// The host's replies from 9090: untracked, so no conntrack
+			// state lets them out; the untracked egress Allow does.
+			{hook: "output", oif: "eth0", from: hostIP, to: client, proto: tcp, sport: 9090, dport: 40000, want: true},
+			{hook: "output", oif: "eth0", from: hostIP, to: client, proto: tcp, sport: 9091, dport: 40000, want: false},
+			// Replies of failsafe connections, before conntrack.
+			{hook: "output", oif: "eth0", from: hostIP, to: client, proto: tcp, sport: 22, dport: 40000, ct: nft.CTEstablished, want: true},
+		},
+	},
+	{
+		name: "doNotTrack: what the policy leaves is tracked as before",
+		extra: hepEth0 + "\n---\n" + allowWebIn + `
+---
+kind: GlobalNetworkPolicy
+apiVersion: projectcalico.org/v3
+metadata: {name: untracked}
+spec: {selector: role == 'edge', doNotTrack: true, applyOnForward: true, ingress: [{action: Deny, protocol: UDP}]}
+`,
+		flows: []hostFlow{
+			in("eth0", client, tcp, 80, true),
+			{hook: "input", iif: "eth0", from: client, to: hostIP, proto: tcp, dport: 443, ct: nft.CTEstablished, want: true},
+			in("eth0", client, udp, 80, false),
+			in("eth0", client, udp, 68, true), // failsafe
+		},
+	},
+	{
+		name: "preDNAT: an Allow skips normal and forward policy of the endpoint, a Deny drops, before DNAT",
+		extra: hepEth0 + "\n---\n" + allowWebIn + `
+---
+kind: GlobalNetworkPolicy
+apiVersion: projectcalico.org/v3
+metadata: {name: nodeports}
+spec:
+  selector: role == 'edge'
+  preDNAT: true
+  applyOnForward: true
+  ingress:
+  - {action: Allow, protocol: TCP, destination: {ports: [30080]}}
+  - {action: Deny, protocol: TCP, destination: {ports: [22, 8080]}}
+---
+kind: GlobalNetworkPolicy
+apiVersion: projectcalico.org/v3
+metadata: {name: edge-forward}
+spec: {selector: role == 'edge', applyOnForward: true, ingress: [{action: Allow, protocol: TCP, destination: {ports: [80]}}]}
+`,
+		flows: []hostFlow{
+			in("eth0", client, tcp, 30080, true), // normal policy would deny it
+			in("eth0", client6, tcp, 30080, true),
+			in("eth0", client, tcp, 8080, false), // normal policy would allow it
+			in("eth0", client, tcp, 22, true),    // failsafe
+			in("eth0", client, tcp, 80, true),    // passes on to normal policy
+			in("eth0", client, tcp, 443, false),
+			{hook: "input", iif: "eth0", from: client, to: hostIP, proto: tcp, dport: 8080, ct: nft.CTEstablished, want: true},
+			fwd("eth0", "eth1", client, "10.1.0.9", tcp, 30080, true), // the forward policy would deny it
+			fwd("eth0", "eth1", client, "10.1.0.9", tcp, 443, false),
+			fwd("eth0", "eth1", client, "10.1.0.9", tcp, 8080, false),
+			fwd("eth0", "cali5", client, vm, tcp, 30080, false), // the workload's own policy still decides
+			fwd("eth0", "cali1", client, web, tcp, 30080, true),
+			// Ingress only: what the host sends is normal policy's.
+			out("eth0", far, tcp, 30080, false),
+		},
+	},
+	{
+		name: "the \"*\" endpoint ignores doNotTrack policies but not preDNAT ones; workloads get neither",
+		extra: hepAll + "\n---\n" + allowHTTPSAll + `
 ---
 kind: GlobalNetworkPolicy
 apiVersion: projectcalico.org/v3
 metadata: {name: untracked}
 spec: {selector: all(), doNotTrack: true, applyOnForward: true, ingress: [{action: Allow}], egress: [{action: Allow}]}
+---
+kind: GlobalNetworkPolicy
+apiVersion: projectcalico.org/v3
+metadata: {name: pre}
+spec: {selector: all(), preDNAT: true, applyOnForward: true, ingress: [{action: Deny, protocol: TCP, destination: {ports: [8443]}}, {action: Allow, protocol: TCP, destination: {ports: [9090]}}]}
 `,
+		cfg: func(c *Config) { c.EndpointToHost = ToHostAccept },
 		flows: []hostFlow{
-			in("eth0", client, tcp, 80, false),
+			in("eth0", client, tcp, 443, true),
+			in("eth1", client, tcp, 8443, false), // preDNAT Deny
+			in("eth0", client, tcp, 9090, true),  // preDNAT Allow
+			in("eth0", client, tcp, 8080, false), // no untracked Allow-all
 			out("eth0", far, tcp, 80, false),
-			fwd("cali3", "cali5", fe, vm, tcp, 80, false), // vm: default deny, untouched
-			fwd("eth0", "cali1", client, web, tcp, 80, true),
+			fromWL(web, tcp, 8443, true), // workload interfaces are not the "*" endpoint's
+			fwd("cali3", "cali5", fe, vm, tcp, 80, false),
 		},
-		problems: []string{"GlobalNetworkPolicy default.pre", "GlobalNetworkPolicy default.untracked"},
 	},
 	{
 		name: "an endpoint with expectedIPs only is not enforced, but counts in selectors",
@@ -540,6 +642,17 @@ kind: GlobalNetworkPolicy
 apiVersion: projectcalico.org/v3
 metadata: {name: all-forward}
 spec: {selector: hep == 'all', applyOnForward: true, ingress: [{action: Allow, protocol: TCP, destination: {ports: [80]}}]}
+---
+kind: GlobalNetworkPolicy
+apiVersion: projectcalico.org/v3
+metadata: {name: untracked}
+spec: {selector: role == 'edge', doNotTrack: true, applyOnForward: true, types: [Ingress, Egress],
+  ingress: [{action: Allow, protocol: UDP, destination: {ports: [4789]}}], egress: [{action: Allow, protocol: UDP, source: {ports: [4789]}}]}
+---
+kind: GlobalNetworkPolicy
+apiVersion: projectcalico.org/v3
+metadata: {name: nodeports}
+spec: {selector: all(), preDNAT: true, applyOnForward: true, ingress: [{action: Deny, protocol: TCP, destination: {ports: ["30000:32767"]}}]}
 `, func(c *Config) {
 		c.FailsafeInbound = []config.ProtoPort{{Proto: tcp, Port: 22}, {Proto: udp, Port: 68},
 			{Proto: tcp, Port: 179, Net: netip.MustParsePrefix("10.0.0.0/24")}}

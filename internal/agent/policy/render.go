@@ -62,7 +62,8 @@ func (c *Calc) unref(names []string) {
 func (c *Calc) renderPolicy(p *policy) *rendered {
 	return c.renderChains(polInPrefix+p.id, polOutPrefix+p.id, p.ingress, p.egress, p.selErr, p.problemKey(), "invalid-policy",
 		func(n *setNamer, dir string) *ruleCtx {
-			return &ruleCtx{sets: n, namespace: p.namespace, comment: fmt.Sprintf("%s/%s:%s:", strings.ToLower(p.kind[:1]), p.id, dir[:2])}
+			return &ruleCtx{sets: n, namespace: p.namespace, stage: p.stage,
+				comment: fmt.Sprintf("%s/%s:%s:", strings.ToLower(p.kind[:1]), p.id, dir[:2])}
 		})
 }
 

@@ -15,9 +15,15 @@ import (
 // baseChains); Pass sets MarkPass and returns, and the walk skips the
 // rest of that tier. It is in the upper half, clear of kube-proxy's
 // 0x4000/0x8000, as upstream's default mark mask.
+//
+// MarkHostAccept says that a doNotTrack or preDNAT policy allowed the
+// packet, which then skips the host endpoint policy after it (not a
+// workload's). The raw base chains clear it as a packet enters, so no
+// one else can set it for us (see hostBaseRules).
 const (
-	MarkPass uint32 = 0x20000
-	markAll         = MarkPass
+	MarkPass       uint32 = 0x20000
+	MarkHostAccept uint32 = 0x10000
+	markAll               = MarkPass
 )
 
 // SetKey names the contents of an IP set: the addresses of everything a
@@ -41,6 +47,10 @@ type ruleCtx struct {
 	namespace string // "" for global policies and profiles
 	profile   bool   // Pass falls through to the next profile
 	comment   string // prefix of each rule's comment
+	// stage: an Allow of an untracked policy also exempts the packet
+	// from conntrack, and one of it or a preDNAT policy marks the packet
+	// with MarkHostAccept.
+	stage stage
 }
 
 // side is one side (source or destination) of a rule, resolved.
@@ -157,6 +167,9 @@ func (c *ruleCtx) statements(a v3.Action, m []nft.Match, comment string, n int) 
 	switch a {
 	case v3.Allow:
 		r.Verdict = nft.Verdict{Kind: nft.VerdictAccept}
+		if c.stage != stageNormal {
+			r.SetMark, r.Notrack = MarkHostAccept, c.stage == stageUntracked
+		}
 	case v3.Deny:
 		r.Verdict = nft.Verdict{Kind: nft.VerdictDrop}
 	case v3.Pass:

@@ -51,7 +51,10 @@ func (c *Calc) Ruleset() *nft.Ruleset {
 		if l, ok := c.locals[k]; ok && c.owner(l) == k {
 			r := &rendered{pols: slices.Collect(maps.Keys(l.matches)), profs: slices.Clone(l.profiles)}
 			if l.host {
-				r.chains = hostEndpointChains(c.resolveHost(l), c.cfg.FailsafeInbound, c.cfg.FailsafeOutbound)
+				r.chains, r.stages = hostEndpointChains(c.resolveHost(l), c.cfg.FailsafeInbound, c.cfg.FailsafeOutbound)
+				if old == nil || old.stages != r.stages {
+					c.mapsDirty = true // its elements of the stage maps
+				}
 			} else {
 				from, to, wo, wi := endpointChains(c.resolve(l), c.walk)
 				r.chains = []*nft.Chain{from, to, wo, wi}
@@ -109,12 +112,12 @@ func (c *Calc) Ruleset() *nft.Ruleset {
 	clear(c.dirtyProfs)
 
 	// Base chains, for the configuration and the kind of host endpoints.
-	hd := hostDispatch{any: len(c.hostOwner) > 0, all: c.hostOwner[ifaceAll] != ""}
-	if c.bases == nil || c.basesFor != hd {
+	hd := c.hostDispatch()
+	if c.bases == nil || c.basesStale || c.basesFor != hd {
 		for _, ch := range c.bases {
 			delete(out.Chains, ch.Name)
 		}
-		c.bases, c.basesFor = baseChains(c.prefixes, c.toHost, hd), hd
+		c.bases, c.basesFor, c.basesStale = baseChains(c.prefixes, c.toHost, hd), hd, false
 		for _, ch := range c.bases {
 			out.Chains[ch.Name] = ch
 		}
@@ -123,7 +126,7 @@ func (c *Calc) Ruleset() *nft.Ruleset {
 	out.Chains[fromWLCommon.Name] = fromWLCommon
 	if c.mapsDirty {
 		c.buildWorkloadMaps()
-		c.buildHostMaps(hd.any)
+		c.buildHostMaps(hd)
 		c.mapsDirty = false
 	}
 
@@ -200,26 +203,60 @@ func (c *Calc) buildWorkloadMaps() {
 	c.out.Maps[from.Name], c.out.Maps[to.Name] = from, to
 }
 
-// buildHostMaps makes the host endpoint dispatch maps anew, or drops
-// them when there is no host endpoint (the "*" endpoint's chains are
-// reached by a rule of the base chains, not by the maps).
-func (c *Calc) buildHostMaps(enforced bool) {
-	dispatch := map[string]string{ // map -> chain prefix
-		mapFromHost: fromHostPrefix, mapToHost: toHostPrefix,
-		mapFwdFromHost: fwdFromHostPrefix, mapFwdToHost: fwdToHostPrefix,
-	}
-	for name, prefix := range dispatch {
-		if !enforced {
-			delete(c.out.Maps, name)
+// hostDispatch is what the base chains need of the local host
+// endpoints (a handful: worked out on every call).
+func (c *Calc) hostDispatch() hostDispatch {
+	hd := hostDispatch{any: len(c.hostOwner) > 0, all: c.hostOwner[ifaceAll] != ""}
+	for iface, k := range c.hostOwner {
+		st := c.hostStages(k)
+		if iface == ifaceAll {
+			hd.allPreDNAT = st.preDNAT
 			continue
 		}
-		m := &nft.Map{Name: name, Type: nft.TypeIfname, Elements: map[string]nft.Verdict{}}
-		for iface := range c.hostOwner {
-			if iface != ifaceAll {
-				m.Elements[iface] = nft.Verdict{Kind: nft.VerdictJump, Chain: prefix + iface}
+		hd.untracked = hd.untracked || st.untrackedIn || st.untrackedOut
+		hd.preDNAT = hd.preDNAT || st.preDNAT
+	}
+	return hd
+}
+
+func (c *Calc) hostStages(k string) hostStages {
+	if r := c.epChains[k]; r != nil {
+		return r.stages
+	}
+	return hostStages{}
+}
+
+// buildHostMaps makes the host endpoint dispatch maps anew, or drops
+// them when there is no host endpoint (the "*" endpoint's chains are
+// reached by a rule of the base chains, not by the maps). The maps of
+// the stages before normal policy are there when some endpoint has
+// such policy, with the endpoints that have it.
+func (c *Calc) buildHostMaps(hd hostDispatch) {
+	dispatch := []struct {
+		name, prefix string
+		there        bool
+		has          func(hostStages) bool
+	}{
+		{mapFromHost, fromHostPrefix, hd.any, nil},
+		{mapToHost, toHostPrefix, hd.any, nil},
+		{mapFwdFromHost, fwdFromHostPrefix, hd.any, nil},
+		{mapFwdToHost, fwdToHostPrefix, hd.any, nil},
+		{mapUntrackedFrom, untrackedFromPrefix, hd.untracked, func(s hostStages) bool { return s.untrackedIn }},
+		{mapUntrackedTo, untrackedToPrefix, hd.untracked, func(s hostStages) bool { return s.untrackedOut }},
+		{mapPreDNATFrom, preDNATFromPrefix, hd.preDNAT, func(s hostStages) bool { return s.preDNAT }},
+	}
+	for _, d := range dispatch {
+		if !d.there {
+			delete(c.out.Maps, d.name)
+			continue
+		}
+		m := &nft.Map{Name: d.name, Type: nft.TypeIfname, Elements: map[string]nft.Verdict{}}
+		for iface, k := range c.hostOwner {
+			if iface != ifaceAll && (d.has == nil || d.has(c.hostStages(k))) {
+				m.Elements[iface] = nft.Verdict{Kind: nft.VerdictJump, Chain: d.prefix + iface}
 			}
 		}
-		c.out.Maps[name] = m
+		c.out.Maps[d.name] = m
 	}
 }
 

@@ -35,6 +35,10 @@ type SelectingPolicy struct {
 	// (its namespace, or all for a GlobalNetworkPolicy), in both
 	// directions, and drops everything: it fails closed.
 	Invalid string
+	// Stage is "doNotTrack" or "preDNAT" for a GlobalNetworkPolicy of
+	// that kind (host endpoints only), run before conntrack or before
+	// DNAT; "" for normal policy.
+	Stage string
 }
 
 // Matcher finds the policies that select endpoints. It feeds the
@@ -114,8 +118,9 @@ func NewMatcher(res PolicyResources) *Matcher {
 // under (v3.StoragePolicyName). An endpoint's labels are its own, those
 // Calico adds to a workload (namespace, orchestrator, service account),
 // then those its profiles apply. A NetworkPolicy only ever selects
-// workloads of its own namespace, so never a host endpoint. Policies the
-// agent never applies (doNotTrack, preDNAT) are left out.
+// workloads of its own namespace, so never a host endpoint. doNotTrack
+// and preDNAT policies select host endpoints only (doNotTrack ones not
+// the "*" endpoint), and preDNAT ones ingress only.
 func (m *Matcher) Selecting(ep v3.Resource) ([]SelectingPolicy, error) {
 	var l *local
 	switch e := ep.(type) {
@@ -125,7 +130,7 @@ func (m *Matcher) Selecting(ep v3.Resource) ([]SelectingPolicy, error) {
 	case *v3.HostEndpoint:
 		// Host endpoints have no namespace: the key's empty namespace
 		// keeps every NetworkPolicy out of scope.
-		l = &local{key: "/" + e.Metadata.Name, host: true, labels: maps.Clone(e.Metadata.Labels), profiles: e.Spec.Profiles}
+		l = &local{key: "/" + e.Metadata.Name, host: true, iface: e.Spec.InterfaceName, labels: maps.Clone(e.Metadata.Labels), profiles: e.Spec.Profiles}
 	default:
 		return nil, fmt.Errorf("selecting policies: %T is not a workload or host endpoint", ep)
 	}
@@ -138,6 +143,12 @@ func (m *Matcher) Selecting(ep v3.Resource) ([]SelectingPolicy, error) {
 			Ingress: p.doIngress, Egress: p.doEgress}
 		if s.Name == "" {
 			s.Name = p.name
+		}
+		switch p.stage {
+		case stageUntracked:
+			s.Stage = "doNotTrack"
+		case stagePreDNAT:
+			s.Stage, s.Egress = "preDNAT", false
 		}
 		if p.sel == nil {
 			// As Calc.resolve: an invalid policy sits in both directions.

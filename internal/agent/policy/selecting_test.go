@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -60,6 +61,9 @@ func brief(s SelectingPolicy) string {
 		dirs = append(dirs, "out")
 	}
 	out := name + " " + strings.Join(dirs, "+")
+	if s.Stage != "" {
+		out += " " + s.Stage
+	}
 	if s.Invalid != "" {
 		out += " invalid"
 	}
@@ -369,7 +373,7 @@ spec: {selector: app == 'web', types: [Ingress, Egress]}
 			"/host1-eth0": {"default/f-both-types in+out"},
 		},
 	}, {
-		name: "doNotTrack and preDNAT policies are left out, as the agent never applies them",
+		name: "doNotTrack and preDNAT policies select host endpoints only, preDNAT ones for ingress",
 		docs: `
 kind: GlobalNetworkPolicy
 apiVersion: projectcalico.org/v3
@@ -386,7 +390,7 @@ apiVersion: projectcalico.org/v3
 metadata: {name: forward}
 spec: {selector: role == 'gateway', applyOnForward: true}
 `,
-		want: map[string][]string{"/host1-eth0": {"default/forward in"}},
+		want: map[string][]string{"/host1-eth0": {"default/forward in", "default/pre-dnat in preDNAT", "default/untracked in doNotTrack"}},
 	}, {
 		name: "a policy that cannot be parsed fails closed in its scope",
 		docs: `
@@ -540,10 +544,13 @@ spec: {order: 1, selector: app == 'web', types: [Ingress, Egress]}
 			p := c.policies[id]
 			return fmt.Sprintf("%s %s/%s", p.kind, p.namespace, p.name) // the stored name
 		}
+		// Each stage's policies in evaluation order, stage by stage:
+		// doNotTrack, preDNAT, normal.
 		var in, out []TierRef
 		if l.host {
 			e := c.resolveHost(l)
-			in, out = e.Ingress, e.Egress
+			in = slices.Concat(e.UntrackedIngress, e.PreDNATIngress, e.Ingress)
+			out = slices.Concat(e.UntrackedEgress, e.Egress)
 		} else {
 			e := c.resolve(l)
 			in, out = e.Ingress, e.Egress
@@ -564,13 +571,18 @@ spec: {order: 1, selector: app == 'web', types: [Ingress, Egress]}
 			t.Fatal(err)
 		}
 		var gotIn, gotOut []string
-		for _, s := range sel {
-			n := fmt.Sprintf("%s %s/%s", s.Kind, s.Namespace, v3.StoragePolicyName(s.Name))
-			if s.Ingress {
-				gotIn = append(gotIn, n)
-			}
-			if s.Egress {
-				gotOut = append(gotOut, n)
+		for _, stage := range []string{"doNotTrack", "preDNAT", ""} {
+			for _, s := range sel {
+				if s.Stage != stage {
+					continue
+				}
+				n := fmt.Sprintf("%s %s/%s", s.Kind, s.Namespace, v3.StoragePolicyName(s.Name))
+				if s.Ingress {
+					gotIn = append(gotIn, n)
+				}
+				if s.Egress {
+					gotOut = append(gotOut, n)
+				}
 			}
 		}
 		if diff := cmp.Diff(wantIn, gotIn); diff != "" {

@@ -21,6 +21,8 @@ type packet struct {
 	mac              net.HardwareAddr
 	ct               uint32
 	mark             uint32
+	// beforeCT: the base chain running is before conntrack (raw).
+	beforeCT bool
 }
 
 // simulate runs a packet through the ruleset's base chains on a hook, as
@@ -51,7 +53,7 @@ func simulate(t *testing.T, rs *nft.Ruleset, hook string, p packet) bool {
 		if !simulateHook(t, rs, "prerouting", &pre) {
 			return false
 		}
-		p.mark = pre.mark
+		p.mark, p.ct = pre.mark, pre.ct
 	}
 	return simulateHook(t, rs, hook, &p)
 }
@@ -66,6 +68,7 @@ func simulateHook(t *testing.T, rs *nft.Ruleset, hook string, p *packet) bool {
 	}
 	slices.SortFunc(bases, func(a, b *nft.Chain) int { return a.Base.Priority - b.Base.Priority })
 	for _, b := range bases {
+		p.beforeCT = b.Base.Priority <= -300
 		switch v := runChain(t, rs, b, p, 0); v {
 		case nft.VerdictDrop:
 			return false
@@ -93,6 +96,13 @@ func runChain(t *testing.T, rs *nft.Ruleset, c *nft.Chain, p *packet, depth int)
 		}
 		if r.ClearMark != 0 || r.SetMark != 0 {
 			p.mark = p.mark&^(r.ClearMark|r.SetMark) | r.SetMark
+		}
+		if r.Notrack {
+			if !p.beforeCT {
+				// Only a chain before conntrack (priority raw) can.
+				t.Fatalf("notrack in %s, reached after conntrack", c.Name)
+			}
+			p.ct = nft.CTUntracked
 		}
 		v := r.Verdict
 		if v.Kind == nft.VerdictMap {
