@@ -111,7 +111,10 @@ func (a *agent) OnUpdates(updates []syncer.Update) {
 	if a.pol != nil {
 		polChanged = a.pcalc.OnUpdates(updates)
 		cfg := a.calc.Config()
-		a.pcalc.SetConfig(policy.ConfigFrom(&cfg))
+		// A configuration change alone (no policy update) re-renders too.
+		if a.pcalc.SetConfig(policy.ConfigFrom(&cfg)) {
+			polChanged = true
+		}
 		if polChanged {
 			if a.polArrived.IsZero() {
 				a.polArrived = now

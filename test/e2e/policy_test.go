@@ -539,7 +539,7 @@ spec:
 		l.check("web open again", []probe{{what: "policy deleted", from: wA, to: wC, proto: "tcp", port: 80, want: true}})
 	})
 
-	t.Run("a spoofed IPv6 source is dropped unless allowed", func(t *testing.T) {
+	t.Run("a spoofed source is dropped unless allowed", func(t *testing.T) {
 		spoofed := netip.MustParseAddr("fd00:65::1:99")
 		h, err := l.Handle(wA)
 		if err != nil {
@@ -572,16 +572,44 @@ spec:
 				t.Fatalf("a spoofed source got through: %s", why)
 			}
 		}
-		// Allowed by the endpoint.
+		// Allowed by the endpoint, but workloadSourceSpoofing is not Any:
+		// ignored, as upstream.
 		y := l.endpointYAML(wA, "default", nil, []string{v3.DefaultAllowProfileName}, "")
-		l.apply(y + "  allowSpoofedSourcePrefixes: [\"fd00:65::1:99/128\"]\n")
+		l.apply(y + "  allowSpoofedSourcePrefixes: [\"fd00:65::1:99/128\", \"10.77.0.0/24\"]\n")
+		time.Sleep(2 * time.Second) // the agent has applied it (the endpoint's route check below is no proof)
+		for range 3 {
+			if ok, why := udpFrom(spoofed)(); ok {
+				t.Fatalf("a spoofed source got through with workloadSourceSpoofing Disabled: %s", why)
+			}
+		}
+		// With workloadSourceSpoofing Any, both families: for IPv4 the
+		// interface's strict reverse-path filtering is off too.
+		l.calicoctl("", "patch", "felixconfiguration", "default", "-p", `{"spec":{"workloadSourceSpoofing":"Any"}}`)
 		l.eventually(converge, "UDP from an allowed spoofed prefix", udpFrom(spoofed))
-		// And no longer.
+		spoofed4 := netip.MustParseAddr("10.77.0.5")
+		addr4 := &netlink.Addr{IPNet: &net.IPNet{IP: net.IP(spoofed4.AsSlice()), Mask: net.CIDRMask(32, 32)}}
+		if err := h.AddrAdd(link, addr4); err != nil {
+			t.Fatal(err)
+		}
+		udpFrom4 := func() (bool, string) {
+			ok, err := l.tr.udp(wA, spoofed4, c.IPv4, 5000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ok, fmt.Sprintf("from %s: reached=%v", spoofed4, ok)
+		}
+		l.eventually(converge, "UDP from an allowed spoofed IPv4 prefix", udpFrom4)
+		// No longer allowed by the endpoint.
 		l.apply(y)
 		l.eventually(converge, "UDP from the spoofed address dropped again", func() (bool, string) {
 			ok, why := udpFrom(spoofed)()
 			return !ok, why
 		})
+		l.eventually(converge, "UDP from the spoofed IPv4 address dropped again", func() (bool, string) {
+			ok, why := udpFrom4()
+			return !ok, why
+		})
+		l.calicoctl("", "patch", "felixconfiguration", "default", "-p", `{"spec":{"workloadSourceSpoofing":"Disabled"}}`)
 	})
 
 	t.Run("a MAC other than the endpoint's is dropped", func(t *testing.T) {

@@ -440,3 +440,31 @@ func FuzzHostState(f *testing.F) {
 		}
 	})
 }
+
+// TestSpoofsIPv4: an endpoint's interface loses strict reverse-path
+// filtering only while workloadSourceSpoofing is Any and it lists an
+// IPv4 prefix in allowSpoofedSourcePrefixes.
+func TestSpoofsIPv4(t *testing.T) {
+	for _, tc := range []struct {
+		any      bool
+		prefixes []string
+		want     bool
+	}{
+		{true, []string{"10.77.0.0/24"}, true},
+		{true, []string{"fd00:77::/64", "10.77.0.9"}, true},
+		{true, []string{"fd00:77::/64"}, false},
+		{true, []string{"not a prefix"}, false},
+		{true, nil, false},
+		{false, []string{"10.77.0.0/24"}, false},
+	} {
+		w := v3.NewWorkloadEndpoint()
+		w.Metadata.Namespace, w.Metadata.Name = "ns", "host1-k8s-a-eth0"
+		w.Spec = v3.WorkloadEndpointSpec{Node: "host1", InterfaceName: "cali1", IPNetworks: []string{"10.65.0.1/32"},
+			AllowSpoofedSourcePrefixes: tc.prefixes}
+		cfg := config.Default()
+		cfg.WorkloadSourceSpoofing = tc.any
+		if got := newCandidate("ns/host1-k8s-a-eth0", w, &cfg).SpoofsIPv4; got != tc.want {
+			t.Errorf("workloadSourceSpoofing Any %v, prefixes %q: SpoofsIPv4 %v, want %v", tc.any, tc.prefixes, got, tc.want)
+		}
+	}
+}

@@ -80,6 +80,15 @@ func newCandidate(key string, w *v3.WorkloadEndpoint, cfg *config.Config) candid
 			c.MAC = mac
 		}
 	}
+	if cfg.WorkloadSourceSpoofing {
+		for _, p := range s.AllowSpoofedSourcePrefixes {
+			if a, err := netip.ParsePrefix(strings.TrimSpace(p)); err == nil && a.Addr().Is4() {
+				c.SpoofsIPv4 = true
+			} else if a, err := netip.ParseAddr(strings.TrimSpace(p)); err == nil && a.Is4() {
+				c.SpoofsIPv4 = true
+			}
+		}
+	}
 	c.IPv4Gateway = c.gateway("spec.ipv4Gateway", s.IPv4Gateway, true)
 	c.IPv6Gateway = c.gateway("spec.ipv6Gateway", s.IPv6Gateway, false)
 	return c

@@ -49,6 +49,12 @@ type Endpoint struct {
 	// to use (informational; proxy ARP/NDP answers for any address).
 	IPv4Gateway netip.Addr
 	IPv6Gateway netip.Addr
+	// SpoofsIPv4: the workload may send from IPv4 prefixes not its own
+	// (allowSpoofedSourcePrefixes, with workloadSourceSpoofing Any), so
+	// its interface cannot have strict reverse-path filtering; the
+	// policy table's anti-spoofing rule (own addresses and those
+	// prefixes only) does that filtering instead.
+	SpoofsIPv4 bool
 	// Program is false when nothing may be programmed for the endpoint:
 	// its interface name is missing, invalid, outside the configured
 	// prefixes, or claimed by an older endpoint.
@@ -72,5 +78,6 @@ func (e *Endpoint) equal(o *Endpoint) bool {
 		e.Orchestrator == o.Orchestrator && e.Workload == o.Workload && e.EndpointID == o.EndpointID &&
 		e.InterfaceName == o.InterfaceName && e.MAC == o.MAC &&
 		e.IPv4Gateway == o.IPv4Gateway && e.IPv6Gateway == o.IPv6Gateway && e.Program == o.Program &&
+		e.SpoofsIPv4 == o.SpoofsIPv4 &&
 		slices.Equal(e.Addrs, o.Addrs) && slices.Equal(e.Problems, o.Problems)
 }

@@ -73,6 +73,11 @@ type Config struct {
 	// allowed it: "Drop" (upstream's default), "Return" (host endpoint
 	// policy decides) or "Accept".
 	DefaultEndpointToHostAction string
+	// WorkloadSourceSpoofing is upstream's workloadSourceSpoofing "Any":
+	// a workload may send from the extra prefixes its endpoint lists in
+	// allowSpoofedSourcePrefixes. Off ("Disabled", the default), that
+	// field is ignored.
+	WorkloadSourceSpoofing bool
 	// FailsafeInbound and FailsafeOutbound are the host ports that host
 	// endpoint policy never blocks, so that an operator cannot lock
 	// themselves out.
@@ -240,6 +245,15 @@ func (c *Config) apply(layer string, s *v3.FelixConfigurationSpec) []string {
 		default:
 			bad("defaultEndpointToHostAction", fmt.Sprintf("%q", a), "not Drop, Return or Accept")
 		}
+	}
+	switch a := s.WorkloadSourceSpoofing; strings.ToLower(a) {
+	case "":
+	case "any":
+		c.WorkloadSourceSpoofing = true
+	case "disabled":
+		c.WorkloadSourceSpoofing = false
+	default:
+		bad("workloadSourceSpoofing", fmt.Sprintf("%q", a), "not Disabled or Any")
 	}
 	failsafe := func(field string, in *[]v3.ProtoPort, dst *[]ProtoPort) {
 		if in == nil {

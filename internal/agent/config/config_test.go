@@ -106,6 +106,17 @@ func TestEffective(t *testing.T) {
 			want:   func(c *Config) { c.DefaultEndpointToHostAction = "Return" },
 		},
 		{
+			name:   "workload source spoofing, any case",
+			global: `{"workloadSourceSpoofing":"any"}`,
+			want:   func(c *Config) { c.WorkloadSourceSpoofing = true },
+		},
+		{
+			name:     "bad workload source spoofing keeps it off",
+			global:   `{"workloadSourceSpoofing":"Some"}`,
+			want:     func(c *Config) {},
+			problems: 1,
+		},
+		{
 			name:     "bad endpoint to host action keeps the default",
 			global:   `{"defaultEndpointToHostAction":"Reject"}`,
 			want:     func(c *Config) {},

@@ -54,6 +54,20 @@ func configured(name string, v6 bool) []string {
 	return l
 }
 
+func spoofing(e calc.Endpoint) calc.Endpoint {
+	e.SpoofsIPv4 = true
+	return e
+}
+
+// looseRPF: the lines of configured with reverse-path filtering off.
+func looseRPF(lines []string) []string {
+	out := make([]string, len(lines))
+	for i, l := range lines {
+		out[i] = strings.Replace(l, "/rp_filter 1", "/rp_filter 0", 1)
+	}
+	return out
+}
+
 // expectDump renders the whole dump of a kernel holding lo and links
 // (all up, sysctls at defaults) with the given lines added or replacing
 // the line of the same object.
@@ -136,6 +150,21 @@ var steps = []step{
 			endpoint("a", "cali1", macA, "10.0.0.1/32", "fd00::1/128"),
 			endpoint("b", "cali2", "", "10.0.0.2/32")),
 		want: flatten(hostFwd, configured("cali1", true), configured("cali2", true), []string{
+			"route 10.0.0.1/32 dev cali1 proto 80 scope link",
+			"route fd00::1/128 dev cali1 proto 80 scope global",
+			"neigh 10.0.0.1 dev cali1 lladdr " + macA + " permanent",
+			"neigh fd00::1 dev cali1 lladdr " + macA + " permanent",
+			"route 10.0.0.2/32 dev cali2 proto 80 scope link",
+		}),
+		statuses: map[string]string{"ns/a": StatusUp, "ns/b": StatusUp},
+	},
+	{
+		name:  "an endpoint that may send from IPv4 prefixes not its own: no strict reverse-path filtering",
+		links: []string{"cali1", "cali2"},
+		desired: hostState(nil,
+			endpoint("a", "cali1", macA, "10.0.0.1/32", "fd00::1/128"),
+			spoofing(endpoint("b", "cali2", "", "10.0.0.2/32"))),
+		want: flatten(hostFwd, configured("cali1", true), looseRPF(configured("cali2", true)), []string{
 			"route 10.0.0.1/32 dev cali1 proto 80 scope link",
 			"route fd00::1/128 dev cali1 proto 80 scope global",
 			"neigh 10.0.0.1 dev cali1 lladdr " + macA + " permanent",

@@ -72,7 +72,7 @@ func (d *Linux) readKernel(cfg *config.Config) error {
 		if !e.Program || !ok || !managed[l.Index] {
 			continue
 		}
-		for _, s := range interfaceSysctls(cfg, e.InterfaceName) {
+		for _, s := range interfaceSysctls(cfg, e.InterfaceName, e.SpoofsIPv4) {
 			keys = append(keys, sysctlKey{l.Index, s.path})
 		}
 	}

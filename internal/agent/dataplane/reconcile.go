@@ -279,7 +279,7 @@ func (a *applier) endpoint(key string, e *calc.Endpoint, l link, ae *appliedEndp
 		d.links[l.Name] = l
 	}
 	var errs []error
-	for _, s := range interfaceSysctls(a.cfg, l.Name) {
+	for _, s := range interfaceSysctls(a.cfg, l.Name, e.SpoofsIPv4) {
 		if err := a.sysctl(sysctlKey{l.Index, s.path}, s.value); err != nil {
 			errs = append(errs, err)
 		}

@@ -19,12 +19,18 @@ func hostSysctls(cfg *config.Config) []sysctl {
 
 // interfaceSysctls are upstream's settings for a workload interface: the
 // host answers ARP and NDP for every address (proxy), at once; strict
-// reverse-path filtering; forwarding; no router advertisements accepted.
-func interfaceSysctls(cfg *config.Config, name string) []sysctl {
+// reverse-path filtering, off when the workload may send from IPv4
+// prefixes not its own (see calc.Endpoint.SpoofsIPv4); forwarding; no
+// router advertisements accepted.
+func interfaceSysctls(cfg *config.Config, name string, spoofsIPv4 bool) []sysctl {
+	rpf := "1"
+	if spoofsIPv4 {
+		rpf = "0"
+	}
 	s := []sysctl{
 		{"net/ipv4/conf/" + name + "/forwarding", "1"},
 		{"net/ipv4/conf/" + name + "/proxy_arp", "1"},
-		{"net/ipv4/conf/" + name + "/rp_filter", "1"},
+		{"net/ipv4/conf/" + name + "/rp_filter", rpf},
 		{"net/ipv4/neigh/" + name + "/proxy_delay", "0"},
 	}
 	if cfg.IPv6Support {

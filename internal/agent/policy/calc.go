@@ -197,10 +197,15 @@ type Config struct {
 	// policy, from (to) Net when it is set. NewCalc starts with
 	// upstream's defaults (config.DefaultFailsafeInbound/Outbound).
 	FailsafeInbound, FailsafeOutbound []config.ProtoPort
+	// AllowSpoofing: workloadSourceSpoofing is Any, so a workload may
+	// also send from its endpoint's allowSpoofedSourcePrefixes (ignored
+	// otherwise, as upstream).
+	AllowSpoofing bool
 }
 
 func (a *Config) equal(b *Config) bool {
 	return slices.Equal(a.InterfacePrefixes, b.InterfacePrefixes) && a.EndpointToHost == b.EndpointToHost &&
+		a.AllowSpoofing == b.AllowSpoofing &&
 		slices.Equal(a.FailsafeInbound, b.FailsafeInbound) && slices.Equal(a.FailsafeOutbound, b.FailsafeOutbound)
 }
 
@@ -211,16 +216,20 @@ func ConfigFrom(c *config.Config) Config {
 		EndpointToHost:    EndpointToHost(c.DefaultEndpointToHostAction),
 		FailsafeInbound:   slices.Clone(c.FailsafeInbound),
 		FailsafeOutbound:  slices.Clone(c.FailsafeOutbound),
+		AllowSpoofing:     c.WorkloadSourceSpoofing,
 	}
 }
 
-// SetConfig sets the configuration; a change re-renders the ruleset.
-func (c *Calc) SetConfig(cfg Config) {
-	if !cfg.equal(&c.cfg) {
-		c.cfg = cfg
-		c.prefixes, c.toHost = slices.Clone(cfg.InterfacePrefixes), cfg.EndpointToHost
-		c.allDirty, c.basesStale = true, true
+// SetConfig sets the configuration; a change re-renders the ruleset,
+// and SetConfig reports it.
+func (c *Calc) SetConfig(cfg Config) bool {
+	if cfg.equal(&c.cfg) {
+		return false
 	}
+	c.cfg = cfg
+	c.prefixes, c.toHost = slices.Clone(cfg.InterfacePrefixes), cfg.EndpointToHost
+	c.allDirty, c.basesStale = true, true
+	return true
 }
 
 // OnUpdates folds syncer updates in; it reports whether the ruleset may
@@ -582,7 +591,10 @@ func policyLess(a, b *policy) int {
 
 // resolve is one local endpoint's tiers per direction.
 func (c *Calc) resolve(l *local) *Endpoint {
-	e := &Endpoint{Iface: l.iface, Addrs: l.addrs, AllowSpoofed: l.spoofed, MAC: l.mac}
+	e := &Endpoint{Iface: l.iface, Addrs: l.addrs, MAC: l.mac}
+	if c.cfg.AllowSpoofing {
+		e.AllowSpoofed = l.spoofed
+	}
 	e.Ingress, e.Egress = c.tiersOf(l, normal)
 	e.Profiles = c.profilesOf(l)
 	return e

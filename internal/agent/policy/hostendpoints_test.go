@@ -676,3 +676,35 @@ spec: {selector: all(), preDNAT: true, applyOnForward: true, ingress: [{action: 
 		t.Errorf("%s (-want +got):\n%s", path, diff)
 	}
 }
+
+// TestSpoofedPrefixesNeedSourceSpoofing: a workload may send from its
+// endpoint's allowSpoofedSourcePrefixes only while workloadSourceSpoofing
+// is Any (Config.AllowSpoofing), as upstream; otherwise the field is
+// ignored and its anti-spoofing drops them like any other source.
+func TestSpoofedPrefixesNeedSourceSpoofing(t *testing.T) {
+	docs := strings.Replace(world, `ipNetworks: [10.65.1.1/32, "fd00:65::1:1/128"], profiles: [kns.prod],`,
+		`ipNetworks: [10.65.1.1/32, "fd00:65::1:1/128"], profiles: [kns.prod], allowSpoofedSourcePrefixes: [10.77.0.0/24, "fd00:77::/64"],`, 1)
+	if docs == world {
+		t.Fatal("the web endpoint of the world changed: the test no longer edits it")
+	}
+	flows := func(allowed bool) []hostFlow {
+		return []hostFlow{
+			fwd("cali1", "eth0", web, far, tcp, 80, true),
+			fwd("cali1", "eth0", "10.77.0.5", far, tcp, 80, allowed),
+			fwd("cali1", "eth0", "fd00:77::5", "fd00::50", tcp, 80, allowed),
+			fwd("cali1", "eth0", "10.78.0.5", far, tcp, 80, false),
+		}
+	}
+	c := hostCalc(t, docs, nil)
+	for i, allowed := range []bool{false, true, false} {
+		conf := c.cfg
+		conf.AllowSpoofing = allowed
+		c.SetConfig(conf)
+		rs := c.Ruleset()
+		for _, f := range flows(allowed) {
+			if got := simulate(t, rs, f.hook, f.packet()); got != f.want {
+				t.Errorf("step %d, AllowSpoofing %v: %s: got through %v, want %v", i, allowed, f, got, f.want)
+			}
+		}
+	}
+}
