@@ -237,6 +237,21 @@ func run(ctx context.Context, cfg Config, dp dataplane.Dataplane, pol policyPlan
 		cancel()
 		wg.Wait()
 	}()
+	if pol != nil {
+		// Host endpoints without interfaceName police the interfaces
+		// with their addresses: known before the first apply.
+		w, err := openHostAddrs(cfg.NetNS, a.log.With("component", "hostaddrs"))
+		if err != nil {
+			return fmt.Errorf("agent: %w", err)
+		}
+		defer w.close()
+		m, err := w.list()
+		if err != nil {
+			return fmt.Errorf("agent: %w", err)
+		}
+		a.setHostAddrs(m)
+		wg.Go(func() { w.run(ctx, a.setHostAddrs) })
+	}
 	wg.Go(func() {
 		if err := s.Run(ctx); err != nil {
 			a.log.Error("syncer stopped", "error", err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -90,6 +91,21 @@ func (a *agent) OnStatusUpdated(st syncer.Status) {
 	a.mu.Unlock()
 	if first {
 		a.log.Info("in sync with the datastore")
+		a.signal()
+	}
+}
+
+// setHostAddrs hands the host's interface addresses to the policy
+// calculation (host endpoints matched by expectedIPs).
+func (a *agent) setHostAddrs(m map[string][]netip.Addr) {
+	a.mu.Lock()
+	changed := a.pcalc.SetHostAddrs(m)
+	if changed {
+		a.polDirty = true
+	}
+	a.mu.Unlock()
+	if changed {
+		a.log.Info("host addresses changed", "interfaces", len(m))
 		a.signal()
 	}
 }

@@ -717,7 +717,13 @@ spec:
 			{what: "forwarded through the policed interface, IPv6", from: wC, to: wA, proto: "tcp", port: 9090, v6: true, want: true},
 		})
 	}
-	for _, iface := range []string{"eth0", "*"} {
+	// eth0 by name, every interface, and eth0 by its addresses (no
+	// interfaceName: the agent finds the interface that has them).
+	for _, iface := range []string{"eth0", "*", ""} {
+		name := ""
+		if iface != "" {
+			name = fmt.Sprintf("  interfaceName: %q\n", iface)
+		}
 		l.apply(fmt.Sprintf(`apiVersion: projectcalico.org/v3
 kind: HostEndpoint
 metadata:
@@ -726,9 +732,11 @@ metadata:
     role: edge
 spec:
   node: host1
-  interfaceName: %q
-  expectedIPs: [%s, %q]
-`, iface, h1.IPv4, h1.IPv6.String()))
+%s  expectedIPs: [%s, %q]
+`, name, h1.IPv4, h1.IPv6.String()))
+		if iface == "" {
+			iface = "by expectedIPs"
+		}
 		check("host endpoint "+iface, policed(iface))
 		workloads(iface)
 		// The BGP sessions stay up: 179 is a failsafe both ways.

@@ -60,6 +60,12 @@ type Calc struct {
 	// endpoint came, went or changed interface).
 	ifaceOwner, hostOwner map[string]string
 	ownersDirty           bool
+	// hostIfaces: the interfaces each host endpoint polices (several for
+	// one matched by expectedIPs alone), from hostOwner.
+	hostIfaces map[string][]string
+	// hostAddrs: the host's interfaces' addresses (SetHostAddrs), which
+	// host endpoints without interfaceName are matched to.
+	hostAddrs map[string][]netip.Addr
 	// mapsDirty: build the dispatch maps again (the owners changed).
 	mapsDirty bool
 	// polUse, profUse and walkUse count the rendered endpoints that use
@@ -170,7 +176,7 @@ func NewCalc(node string, newSets func(changed func(setID string)) SetIndex) *Ca
 		dirtyEPs: map[string]bool{}, dirtyPols: map[string]bool{}, dirtyProfs: map[string]bool{},
 		Problems:   map[string]string{},
 		out:        &nft.Ruleset{Table: TableName, Chains: map[string]*nft.Chain{}, Sets: map[string]*nft.Set{}, Maps: map[string]*nft.Map{}},
-		ifaceOwner: map[string]string{}, hostOwner: map[string]string{},
+		ifaceOwner: map[string]string{}, hostOwner: map[string]string{}, hostIfaces: map[string][]string{},
 		ownersDirty: true, mapsDirty: true,
 		polUse: map[string]int{}, profUse: map[string]int{}, walkUse: map[string]int{},
 		setsDirty: map[string]bool{},

@@ -47,9 +47,14 @@ func TestIncrementalMatchesFresh(t *testing.T) {
 			inc := NewCalc("host1", nil)
 			live := map[string]syncer.Update{}
 			cfg := configs[0]
+			var addrs map[string][]netip.Addr
 			for step := range 150 {
 				u := pool[rng.IntN(len(pool))]
-				if rng.IntN(10) == 0 {
+				if rng.IntN(12) == 0 {
+					addrs = hostAddrChoices[rng.IntN(len(hostAddrChoices))]
+					inc.SetHostAddrs(addrs)
+					u = syncer.Update{Key: fmt.Sprintf("(host addresses %v)", addrs)}
+				} else if rng.IntN(10) == 0 {
 					cfg = configs[rng.IntN(len(configs))]
 					inc.SetConfig(cfg)
 					u = syncer.Update{Key: fmt.Sprintf("(config %+v)", cfg)}
@@ -69,6 +74,7 @@ func TestIncrementalMatchesFresh(t *testing.T) {
 				// The reference: a fresh Calc over the scanning index.
 				fresh := NewCalc("host1", func(changed func(string)) SetIndex { return NewScanIndex(changed) })
 				fresh.SetConfig(cfg)
+				fresh.SetHostAddrs(addrs)
 				var all []syncer.Update
 				for _, v := range live {
 					all = append(all, v)
@@ -88,6 +94,15 @@ func TestIncrementalMatchesFresh(t *testing.T) {
 			}
 		})
 	}
+}
+
+// hostAddrChoices are the host's interface addresses the random test
+// switches between: none, eth0's and eth1's, eth0's address moved to
+// eth1.
+var hostAddrChoices = []map[string][]netip.Addr{
+	nil,
+	{"eth0": {netip.MustParseAddr(hostIP), netip.MustParseAddr(hostIP6)}, "eth1": {netip.MustParseAddr("10.1.0.1")}},
+	{"eth1": {netip.MustParseAddr(hostIP), netip.MustParseAddr("10.1.0.1")}},
 }
 
 // endpointProblems are the problems reported for endpoints, which

@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"maps"
+	"net/netip"
 	"slices"
 
 	v3 "github.com/gocalico/calico/api/v3"
@@ -47,11 +48,12 @@ import (
 //     endpoint it came in (or, from the host, goes out) by; see
 //     hostBaseRules and earlyChain.
 //
-// Not implemented, and reported in Problems:
+//   - A HostEndpoint without interfaceName polices the host's
+//     interfaces that have one of its expectedIPs (SetHostAddrs), as
+//     upstream: those that no endpoint names, lo and the workloads'
+//     aside.
 //
-//   - Host endpoints without interfaceName (matched by expectedIPs
-//     alone): they are members of IP sets, but their policy is not
-//     enforced.
+// Not implemented, and reported in Problems:
 //
 // Also left out: upstream's allowance of IPIP and VXLAN traffic from
 // other Calico hosts ahead of host endpoint policy; with a "*" endpoint
@@ -85,11 +87,26 @@ func (c *Calc) onHostEndpoint(name string, h *v3.HostEndpoint, del bool) {
 	c.dirtyEPs[key] = true
 }
 
+// SetHostAddrs sets the addresses of the host's interfaces, to which
+// host endpoints without interfaceName are matched (link-local ones are
+// best left out: no endpoint lists those); it reports whether they
+// changed.
+func (c *Calc) SetHostAddrs(addrs map[string][]netip.Addr) bool {
+	if maps.EqualFunc(c.hostAddrs, addrs, slices.Equal) {
+		return false
+	}
+	c.hostAddrs = maps.Clone(addrs)
+	c.ownersDirty = true
+	return true
+}
+
 // hostOwners picks the local host endpoint that polices each interface
 // ("*": all the others), from keys (sorted; the first wins a clash), and
-// reports those that cannot be enforced.
+// reports those that cannot be enforced. An endpoint naming an
+// interface wins it over one matched by its expectedIPs.
 func (c *Calc) hostOwners(keys []string) map[string]string {
 	owners := map[string]string{}
+	var byAddr []*local
 	for _, k := range keys {
 		l := c.locals[k]
 		if !l.host {
@@ -98,8 +115,8 @@ func (c *Calc) hostOwners(keys []string) map[string]string {
 		var problem string
 		switch {
 		case l.iface == "":
-			problem = "spec.interfaceName is empty: host endpoints matched by expectedIPs alone are not supported, " +
-				"so this endpoint's policy is not enforced (its expectedIPs still count in selectors); set interfaceName, or \"*\" for all interfaces"
+			byAddr = append(byAddr, l)
+			continue
 		case l.iface == "lo":
 			problem = `spec.interfaceName "lo": loopback traffic is never policed; this endpoint's policy is not enforced`
 		case c.managed(l.iface):
@@ -115,6 +132,27 @@ func (c *Calc) hostOwners(keys []string) map[string]string {
 		}
 		delete(c.Problems, l.problemKey())
 		owners[l.iface] = k
+	}
+	ifaces := slices.Sorted(maps.Keys(c.hostAddrs))
+	for _, l := range byAddr {
+		n := 0
+		for _, iface := range ifaces {
+			if iface == "lo" || c.managed(iface) || owners[iface] != "" {
+				continue
+			}
+			if slices.ContainsFunc(c.hostAddrs[iface], func(a netip.Addr) bool {
+				return slices.ContainsFunc(l.addrs, func(p netip.Prefix) bool { return p.Contains(a) })
+			}) {
+				owners[iface] = l.key
+				n++
+			}
+		}
+		if n == 0 {
+			c.Problems[l.problemKey()] = "no interface of this host (but lo, the workloads' and those other host endpoints name) has one of spec.expectedIPs: " +
+				"this endpoint's policy applies nowhere until one does (its expectedIPs still count in selectors)"
+		} else {
+			delete(c.Problems, l.problemKey())
+		}
 	}
 	return owners
 }

@@ -123,6 +123,14 @@ func (f hostFlow) packet() packet {
 	return p
 }
 
+// hostAddrs are host1's interfaces' addresses.
+var hostAddrs = map[string][]netip.Addr{
+	"eth0": {netip.MustParseAddr(hostIP), netip.MustParseAddr(hostIP6)},
+	"eth1": {netip.MustParseAddr("10.1.0.1")},
+	"eth2": {netip.MustParseAddr("10.2.0.1")},
+	"lo":   {netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr(hostIP)},
+}
+
 // in: from a client by iif to the host; out: from the host by oif; fwd:
 // forwarded.
 func in(iif, from string, proto uint8, port uint16, want bool) hostFlow {
@@ -150,6 +158,7 @@ var hostTable = []struct {
 	name     string
 	extra    string
 	cfg      func(*Config)
+	addrs    map[string][]netip.Addr // the host's interfaces' (SetHostAddrs)
 	flows    []hostFlow
 	problems []string // keys expected in Problems
 }{
@@ -486,7 +495,53 @@ spec: {selector: all(), preDNAT: true, applyOnForward: true, ingress: [{action: 
 		},
 	},
 	{
-		name: "an endpoint with expectedIPs only is not enforced, but counts in selectors",
+		name: "an endpoint with expectedIPs only polices the interfaces that have one of them",
+		extra: `
+kind: HostEndpoint
+apiVersion: projectcalico.org/v3
+metadata: {name: host1-ips, labels: {role: edge}}
+spec: {node: host1, expectedIPs: [10.0.0.1, "fd00::1"]}
+` + "\n---\n" + denyAllEdge,
+		addrs: hostAddrs,
+		flows: []hostFlow{
+			in("eth0", client, tcp, 80, false),
+			in("eth0", client6, tcp, 80, false),
+			in("eth0", client, tcp, 22, true), // failsafe
+			out("eth0", far, tcp, 80, false),
+			in("eth1", client, tcp, 80, true), // not one of its addresses
+			fwd("eth0", "cali1", client, web, tcp, 80, true),
+		},
+	},
+	{
+		name: "an endpoint with expectedIPs only polices every interface that has one",
+		extra: `
+kind: HostEndpoint
+apiVersion: projectcalico.org/v3
+metadata: {name: host1-ips, labels: {role: edge}}
+spec: {node: host1, expectedIPs: [10.0.0.1, 10.1.0.1]}
+` + "\n---\n" + denyAllEdge,
+		addrs: hostAddrs,
+		flows: []hostFlow{in("eth0", client, tcp, 80, false), in("eth1", client, tcp, 80, false), in("eth2", client, tcp, 80, true)},
+	},
+	{
+		name: "an endpoint naming an interface wins it over one matched by its addresses",
+		extra: hepEth0 + "\n---\n" + allowHTTPIn + `
+---
+kind: HostEndpoint
+apiVersion: projectcalico.org/v3
+metadata: {name: host1-a-ips, labels: {role: locked}}
+spec: {node: host1, expectedIPs: [10.0.0.1, 10.1.0.1]}
+---
+kind: GlobalNetworkPolicy
+apiVersion: projectcalico.org/v3
+metadata: {name: locked}
+spec: {selector: role == 'locked', ingress: [{action: Deny}]}
+`,
+		addrs: hostAddrs,
+		flows: []hostFlow{in("eth0", client, tcp, 80, true), in("eth0", client, tcp, 81, false), in("eth1", client, tcp, 80, false)},
+	},
+	{
+		name: "an endpoint with expectedIPs that no interface has is not enforced, but counts in selectors",
 		extra: `
 kind: HostEndpoint
 apiVersion: projectcalico.org/v3
@@ -556,6 +611,9 @@ func TestHostEndpointTruthTable(t *testing.T) {
 	for _, tc := range hostTable {
 		t.Run(tc.name, func(t *testing.T) {
 			c := hostCalc(t, world+"\n---\n"+tc.extra, tc.cfg)
+			if tc.addrs != nil {
+				c.SetHostAddrs(tc.addrs)
+			}
 			rs := c.Ruleset()
 			checkRenders(t, rs)
 			for _, f := range tc.flows {

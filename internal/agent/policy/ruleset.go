@@ -51,7 +51,13 @@ func (c *Calc) Ruleset() *nft.Ruleset {
 		if l, ok := c.locals[k]; ok && c.owner(l) == k {
 			r := &rendered{pols: slices.Collect(maps.Keys(l.matches)), profs: slices.Clone(l.profiles)}
 			if l.host {
-				r.chains, r.stages = hostEndpointChains(c.resolveHost(l), c.cfg.FailsafeInbound, c.cfg.FailsafeOutbound)
+				e := c.resolveHost(l)
+				for _, iface := range c.hostIfaces[k] {
+					e.Iface = iface
+					var chains []*nft.Chain
+					chains, r.stages = hostEndpointChains(e, c.cfg.FailsafeInbound, c.cfg.FailsafeOutbound)
+					r.chains = append(r.chains, chains...)
+				}
 				if old == nil || old.stages != r.stages {
 					c.mapsDirty = true // its elements of the stage maps
 				}
@@ -182,12 +188,22 @@ func (c *Calc) updateOwners() {
 		}
 	}
 	c.ifaceOwner, c.hostOwner = ifaceOwner, hostOwner
+	clear(c.hostIfaces)
+	for iface, k := range hostOwner {
+		c.hostIfaces[k] = append(c.hostIfaces[k], iface)
+	}
+	for _, ifaces := range c.hostIfaces {
+		slices.Sort(ifaces)
+	}
 }
 
 // owner is the key of the endpoint that polices l's interface.
 func (c *Calc) owner(l *local) string {
 	if l.host {
-		return c.hostOwner[l.iface]
+		if len(c.hostIfaces[l.key]) > 0 {
+			return l.key
+		}
+		return ""
 	}
 	return c.ifaceOwner[l.iface]
 }
