@@ -274,7 +274,9 @@ func (p *policyLab) measurePolicyEdit() {
 	var total, apply []time.Duration
 	before := p.usage()
 	for i := range policySamples {
-		pol := (i * 37) % p.scale.policies
+		// A policy that selects local endpoints (their groups are
+		// g0..g99): one of the ten of group i*37 mod 100.
+		pol := (i*37)%policyApps + p.scale.groups()*(i%policiesPerEndpoint)
 		port := uint16(20000 + i)
 		key, val := gnpKV(b, pol, p.scale.groups(), port)
 		// A GlobalNetworkPolicy of the default tier is stored as
