@@ -48,6 +48,16 @@ done
 lab exec host1 -- calicoctl node status
 
 step "routes host1 learned by BGP (the other hosts' workloads)"
+# Established sessions have not necessarily exchanged every route yet:
+# wait until each host has learned the other hosts' 4 workloads, both
+# families.
+for h in host1 host2 host3; do
+	for i in $(seq 1 60); do
+		if [ "$(lab exec "$h" -- ip route show proto bird | grep -c .)" -ge 4 ] &&
+			[ "$(lab exec "$h" -- ip -6 route show proto bird | grep -c .)" -ge 4 ]; then break; fi
+		sleep 1
+	done
+done
 lab exec host1 -- ip route show proto bird
 lab exec host1 -- ip -6 route show proto bird
 
