@@ -531,9 +531,11 @@ func (c *Calc) setLocal(key string, w *v3.WorkloadEndpoint, labels map[string]st
 }
 
 // putLocal adds or replaces a local endpoint; the interface owners are
-// worked out again if it is new or its interface changed.
+// worked out again if it is new, its interface changed, or it is a host
+// endpoint matched by address whose addresses changed.
 func (c *Calc) putLocal(l *local) {
-	if old, ok := c.locals[l.key]; !ok || old.iface != l.iface || old.host != l.host {
+	if old, ok := c.locals[l.key]; !ok || old.iface != l.iface || old.host != l.host ||
+		l.host && l.iface == "" && !slices.Equal(old.addrs, l.addrs) {
 		c.ownersDirty = true
 	}
 	c.locals[l.key] = l

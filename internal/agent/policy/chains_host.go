@@ -38,6 +38,10 @@ const (
 	untrackedFromPrefix = "ufh-"
 	untrackedToPrefix   = "uth-"
 	preDNATFromPrefix   = "pfh-"
+	// chainPreDNATNone: where a named endpoint without preDNAT policy
+	// goes in the prednat chain (empty: the stage ends), so that the
+	// "*" endpoint's preDNAT policy never applies to its interface.
+	chainPreDNATNone = "pfh-none"
 )
 
 // HostEndpoint is one local host endpoint's policy, resolved.
@@ -262,8 +266,10 @@ func forwardRules(tiers []TierRef, polPrefix string) []nft.Rule {
 //	                   vmap @untracked-from-host-ep
 //	raw-output:        the same for oifname and @untracked-to-host-ep
 //	prednat:           established accept; MarkHostAccept accept;
-//	                   iifname vmap @prednat-from-host-ep; [*] (not lo,
-//	                   not a workload) jump pfh-any-interface-at-all
+//	                   iifname vmap @prednat-from-host-ep (every named
+//	                   endpoint: goto its pfh- chain, or the empty
+//	                   pfh-none); [*] (not lo, not a workload) jump
+//	                   pfh-any-interface-at-all
 //
 // and input, output and forward-host-in accept what carries
 // MarkHostAccept before their dispatch: what a doNotTrack or preDNAT
@@ -348,11 +354,9 @@ func hostBaseRules(prefixes []string, hd hostDispatch, estab nft.Rule) (input []
 	}
 	pre := &nft.Chain{Name: chainPreDNAT, Base: &nft.Hook{Type: "filter", Hook: "prerouting", Priority: -150, Policy: "accept"}}
 	pre.Rules = append([]nft.Rule{estab}, accepted...)
-	if hd.preDNAT {
-		pre.Rules = append(pre.Rules, vmap(mapPreDNATFrom, "iifname"))
-	}
+	pre.Rules = append(pre.Rules, vmap(mapPreDNATFrom, "iifname"))
 	if hd.allPreDNAT {
 		pre.Rules = append(pre.Rules, catchAll(nft.MatchIIFName, preDNATFromPrefix, true))
 	}
-	return input, append(more, pre)
+	return input, append(more, pre, &nft.Chain{Name: chainPreDNATNone})
 }

@@ -495,6 +495,51 @@ spec: {selector: all(), preDNAT: true, applyOnForward: true, ingress: [{action: 
 		},
 	},
 	{
+		name: "the \"*\" endpoint's preDNAT policy does not apply to a named endpoint's interface",
+		extra: hepEth0 + "\n---\n" + hepAll + "\n---\n" + allowHTTPSAll + `
+---
+kind: GlobalNetworkPolicy
+apiVersion: projectcalico.org/v3
+metadata: {name: edge-8443}
+spec: {selector: role == 'edge', ingress: [{action: Allow, protocol: TCP, destination: {ports: [8443]}}]}
+---
+kind: GlobalNetworkPolicy
+apiVersion: projectcalico.org/v3
+metadata: {name: all-pre}
+spec: {selector: hep == 'all', preDNAT: true, applyOnForward: true, ingress: [{action: Deny, protocol: TCP, destination: {ports: [8443, 443]}}]}
+`,
+		flows: []hostFlow{
+			in("eth0", client, tcp, 8443, true), // eth0 has no preDNAT policy: its normal policy allows
+			in("eth1", client, tcp, 8443, false),
+			in("eth1", client, tcp, 443, false), // the "*" endpoint's normal policy would allow it
+		},
+	},
+	{
+		name: "a named endpoint's preDNAT policy that decides nothing does not go on to the \"*\" endpoint's",
+		extra: hepEth0 + "\n---\n" + hepAll + "\n---\n" + allowHTTPSAll + `
+---
+kind: GlobalNetworkPolicy
+apiVersion: projectcalico.org/v3
+metadata: {name: edge-8443}
+spec: {selector: role == 'edge', ingress: [{action: Allow, protocol: TCP, destination: {ports: [8443]}}]}
+---
+kind: GlobalNetworkPolicy
+apiVersion: projectcalico.org/v3
+metadata: {name: edge-pre}
+spec: {selector: role == 'edge', preDNAT: true, applyOnForward: true, ingress: [{action: Deny, protocol: UDP}]}
+---
+kind: GlobalNetworkPolicy
+apiVersion: projectcalico.org/v3
+metadata: {name: all-pre}
+spec: {selector: hep == 'all', preDNAT: true, applyOnForward: true, ingress: [{action: Deny, protocol: TCP, destination: {ports: [8443]}}]}
+`,
+		flows: []hostFlow{
+			in("eth0", client, tcp, 8443, true),
+			in("eth0", client, udp, 8443, false),
+			in("eth1", client, tcp, 8443, false),
+		},
+	},
+	{
 		name: "an endpoint with expectedIPs only polices the interfaces that have one of them",
 		extra: `
 kind: HostEndpoint

@@ -248,6 +248,25 @@ func (c *Calc) hostStages(k string) hostStages {
 // the stages before normal policy are there when some endpoint has
 // such policy, with the endpoints that have it.
 func (c *Calc) buildHostMaps(hd hostDispatch) {
+	// The prednat map holds every named endpoint, so that the "*"
+	// endpoint's catch-all rule after it is reached only by the others:
+	// a goto, to its pfh- chain or the empty pfh-none, ends the stage.
+	preDNAT := &nft.Map{Name: mapPreDNATFrom, Type: nft.TypeIfname, Elements: map[string]nft.Verdict{}}
+	for iface, k := range c.hostOwner {
+		if iface == ifaceAll {
+			continue
+		}
+		v := nft.Verdict{Kind: nft.VerdictGoto, Chain: chainPreDNATNone}
+		if c.hostStages(k).preDNAT {
+			v.Chain = preDNATFromPrefix + iface
+		}
+		preDNAT.Elements[iface] = v
+	}
+	if hd.preDNAT || hd.allPreDNAT {
+		c.out.Maps[mapPreDNATFrom] = preDNAT
+	} else {
+		delete(c.out.Maps, mapPreDNATFrom)
+	}
 	dispatch := []struct {
 		name, prefix string
 		there        bool
@@ -259,7 +278,6 @@ func (c *Calc) buildHostMaps(hd hostDispatch) {
 		{mapFwdToHost, fwdToHostPrefix, hd.any, nil},
 		{mapUntrackedFrom, untrackedFromPrefix, hd.untracked, func(s hostStages) bool { return s.untrackedIn }},
 		{mapUntrackedTo, untrackedToPrefix, hd.untracked, func(s hostStages) bool { return s.untrackedOut }},
-		{mapPreDNATFrom, preDNATFromPrefix, hd.preDNAT, func(s hostStages) bool { return s.preDNAT }},
 	}
 	for _, d := range dispatch {
 		if !d.there {
