@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -29,13 +27,7 @@ type hostAddrWatcher struct {
 // openHostAddrs opens the watcher for the namespace spec (Config.NetNS:
 // a path, a name under /run/netns, or "" for the process's own).
 func openHostAddrs(spec string, log *slog.Logger) (*hostAddrWatcher, error) {
-	path := "/proc/thread-self/ns/net"
-	if spec != "" {
-		path = spec
-		if !strings.Contains(spec, "/") {
-			path = filepath.Join("/run/netns", spec)
-		}
-	}
+	path := netnsPath(spec)
 	ns, err := netns.GetFromPath(path)
 	if err != nil {
 		return nil, fmt.Errorf("open network namespace %s: %w", path, err)

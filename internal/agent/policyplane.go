@@ -34,10 +34,7 @@ type policyPlane interface {
 func openPolicyPlane(spec string, log *slog.Logger) (*nft.Applier, error) {
 	var opts []nft.Option
 	if spec != "" {
-		path := spec
-		if !strings.Contains(spec, "/") {
-			path = filepath.Join("/run/netns", spec)
-		}
+		path := netnsPath(spec)
 		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return nil, fmt.Errorf("open network namespace %s: %w", path, err)
@@ -47,6 +44,18 @@ func openPolicyPlane(spec string, log *slog.Logger) (*nft.Applier, error) {
 		opts = append(opts, nft.WithNetNSFd(fd))
 	}
 	return nft.NewApplier(policy.TableName, log, opts...)
+}
+
+// netnsPath resolves Config.NetNS: a path, a name under /run/netns, or
+// "" for the calling thread's own namespace.
+func netnsPath(spec string) string {
+	switch {
+	case spec == "":
+		return "/proc/thread-self/ns/net"
+	case !strings.Contains(spec, "/"):
+		return filepath.Join("/run/netns", spec)
+	}
+	return spec
 }
 
 // ruleHits exports the per-rule counters of the agent's table as

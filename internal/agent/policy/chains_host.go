@@ -190,20 +190,7 @@ func failsafeRules(pps []config.ProtoPort, inbound bool) []nft.Rule {
 	if inbound {
 		dir, addr = "in", nft.MatchSAddr
 	}
-	var out []nft.Rule
-	for i, pp := range pps {
-		if !portProto(pp.Proto) {
-			continue
-		}
-		m := []nft.Match{{Kind: nft.MatchL4Proto, Num: uint32(pp.Proto)}}
-		if pp.Net.IsValid() {
-			m = append(m, nft.Match{Kind: addr, Family: famOf(pp.Net), Prefixes: []netip.Prefix{pp.Net.Masked()}})
-		}
-		m = append(m, nft.Match{Kind: nft.MatchDPort, Ports: []nft.PortRange{{Lo: pp.Port, Hi: pp.Port}}})
-		out = append(out, nft.Rule{Match: m, Counter: true, Verdict: nft.Verdict{Kind: nft.VerdictAccept},
-			Comment: fmt.Sprintf("failsafe-%s-%d", dir, i)})
-	}
-	return out
+	return portRules(pps, addr, nft.MatchDPort, "failsafe-"+dir+"-%d")
 }
 
 // failsafeReplyRules accept the replies of failsafe connections, before
@@ -215,6 +202,13 @@ func failsafeReplyRules(pps []config.ProtoPort, inbound bool) []nft.Rule {
 	if inbound {
 		dir, addr = "out", nft.MatchSAddr
 	}
+	return portRules(pps, addr, nft.MatchSPort, "failsafe-"+dir+"-%d-reply")
+}
+
+// portRules accept each entry's protocol and port (matched as port),
+// with the address addr in its Net when set, commented comment with the
+// entry's index.
+func portRules(pps []config.ProtoPort, addr, port nft.MatchKind, comment string) []nft.Rule {
 	var out []nft.Rule
 	for i, pp := range pps {
 		if !portProto(pp.Proto) {
@@ -224,9 +218,9 @@ func failsafeReplyRules(pps []config.ProtoPort, inbound bool) []nft.Rule {
 		if pp.Net.IsValid() {
 			m = append(m, nft.Match{Kind: addr, Family: famOf(pp.Net), Prefixes: []netip.Prefix{pp.Net.Masked()}})
 		}
-		m = append(m, nft.Match{Kind: nft.MatchSPort, Ports: []nft.PortRange{{Lo: pp.Port, Hi: pp.Port}}})
+		m = append(m, nft.Match{Kind: port, Ports: []nft.PortRange{{Lo: pp.Port, Hi: pp.Port}}})
 		out = append(out, nft.Rule{Match: m, Counter: true, Verdict: nft.Verdict{Kind: nft.VerdictAccept},
-			Comment: fmt.Sprintf("failsafe-%s-%d-reply", dir, i)})
+			Comment: fmt.Sprintf(comment, i)})
 	}
 	return out
 }
