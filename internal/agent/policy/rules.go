@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	v3 "github.com/gocalico/calico/api/v3"
@@ -138,7 +139,7 @@ func renderRule(c *ruleCtx, path string, r *v3.Rule, idx int) ([]nft.Rule, error
 		dstVariants := dst.portVariants(c, fam, false)
 		for _, sv := range srcVariants {
 			for _, dv := range dstVariants {
-				m := append(append(append([]nft.Match(nil), base...), sv...), dv...)
+				m := cheapFirst(append(append(append([]nft.Match(nil), base...), sv...), dv...))
 				out = append(out, c.statements(r.Action, m, fmt.Sprintf("%s%d", c.comment, idx), n))
 				n++
 			}
@@ -374,6 +375,37 @@ func (s *side) portVariants(c *ruleCtx, fam int, src bool) [][]nft.Match {
 			Set: c.sets.SetName(SetKey{Selector: sel.String(), NamedPort: name}, sel, fam)}))
 	}
 	return out
+}
+
+// cheapFirst orders a rule's matches (all of which must hold, so the
+// order does not change what it matches) by what they cost the kernel
+// per packet: comparisons of the packet's protocol, ICMP type and ports
+// first, set lookups last. Most packets that a rule does not match then
+// leave it before any lookup: a UDP packet fails a TCP rule at its
+// protocol, a packet to another port at its port, and neither costs a
+// hash or interval lookup in a large IP set. The order among equals is
+// kept.
+func cheapFirst(m []nft.Match) []nft.Match {
+	slices.SortStableFunc(m, func(a, b nft.Match) int { return matchCost(a) - matchCost(b) })
+	return m
+}
+
+func matchCost(m nft.Match) int {
+	switch m.Kind {
+	case nft.MatchNFProto, nft.MatchL4Proto, nft.MatchICMP:
+		return 0
+	case nft.MatchSPort, nft.MatchDPort:
+		if m.Set == "" && len(m.Ports) == 1 {
+			return 0 // one comparison, or two for a range
+		}
+		return 1 // a small anonymous set
+	case nft.MatchSAddr, nft.MatchDAddr:
+		if m.Set == "" && len(m.Prefixes) == 1 {
+			return 1 // one masked comparison
+		}
+		return 2
+	}
+	return 2 // named sets: IP sets, (address, port) sets
 }
 
 func addrKind(src bool) nft.MatchKind {
