@@ -179,7 +179,9 @@ func (a *Applier) Resync() {
 // compared with the one it replaces: a chain by fingerprint, a set or
 // map element by element (a new object with the same content writes
 // nothing). Modifying an applied object in place breaks this: the change
-// may never reach the kernel.
+// may never reach the kernel. With rs.Changes that follow the ruleset
+// applied before, even the lookups are skipped: only the objects they
+// name are compared, so the work no longer grows with the table.
 //
 // After Resync, Delete or a failed Apply, the next Apply compares the
 // whole table, as read back from the kernel, with the whole ruleset,

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -196,9 +197,16 @@ func benchApply(b *testing.B, ctx context.Context, rs *Ruleset, kernel bool, new
 			return chainsChanged(rs, fmt.Sprintf("wl-%04d", n/4), fmt.Sprintf("wl-%04d", n/2), fmt.Sprintf("wl-%04d", 3*n/4))
 		}},
 		{"same-content", allNew},
+		// The policy calculation's way: the one chain, with Changes.
+		{"one-chain-changes", func(rs *Ruleset) *Ruleset { return chainsChanged(rs, fmt.Sprintf("wl-%04d", n/2)) }},
 	} {
 		b.Run(step.name, func(b *testing.B) {
 			other := step.change(rs)
+			var changed *Changes
+			if strings.HasSuffix(step.name, "-changes") {
+				changed = &Changes{Lineage: NewLineage(), Chains: differing(rs.Chains, other.Chains),
+					Sets: differing(rs.Sets, other.Sets), Maps: differing(rs.Maps, other.Maps)}
+			}
 			before := a.Stats()
 			var took []time.Duration
 			b.ReportAllocs()
@@ -209,6 +217,15 @@ func benchApply(b *testing.B, ctx context.Context, rs *Ruleset, kernel bool, new
 					next = rs
 				}
 				i++
+				if changed != nil {
+					// Each follows the last (the first, which follows
+					// nothing applied, is compared in full).
+					c := *changed
+					c.Since, c.Gen = uint64(i-1), uint64(i)
+					hinted := *next
+					hinted.Changes = &c
+					next = &hinted
+				}
 				start := time.Now()
 				if err := a.Apply(ctx, next); err != nil {
 					b.Fatal(err)

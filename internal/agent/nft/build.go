@@ -34,6 +34,22 @@ func scan[T, E any](objs map[string]*T, entries map[string]*E, src func(*E) *T) 
 	return changed, scanGone(objs, entries, seen)
 }
 
+// scanNamed is scan over the named objects only.
+func scanNamed[T, E any](names map[string]struct{}, objs map[string]*T, entries map[string]*E, src func(*E) *T) (changed, gone []string) {
+	for name := range names {
+		o, want := objs[name]
+		e, have := entries[name]
+		switch {
+		case want && (!have || src(e) != o):
+			changed = append(changed, name)
+		case !want && have:
+			gone = append(gone, name)
+		}
+	}
+	slices.Sort(gone)
+	return changed, gone
+}
+
 // scanChains is scan for chains, by way of chainSrc.
 func (m *model) scanChains(objs map[string]*Chain) (changed, gone []string) {
 	seen := 0
@@ -90,13 +106,27 @@ func (m *model) build(rs *Ruleset) (*changeSet, error) {
 		}
 	}
 
-	setNames, setsGone := scan(rs.Sets, m.sets, func(e *setEntry) *Set { return e.set })
+	// With Changes that follow the ruleset the model last took, only the
+	// objects they name can differ: the rest are not even looked up.
+	var hint *Changes
+	if c := rs.Changes; c != nil && c.Lineage != 0 && c.Lineage == m.lineage && c.Since == m.gen {
+		hint = c
+	}
+	var setNames, setsGone, mapNames, mapsGone, chainNames, chainsGone []string
+	if hint != nil {
+		setNames, setsGone = scanNamed(hint.Sets, rs.Sets, m.sets, func(e *setEntry) *Set { return e.set })
+		mapNames, mapsGone = scanNamed(hint.Maps, rs.Maps, m.maps, func(e *setEntry) *Map { return e.m })
+		chainNames, chainsGone = scanNamed(hint.Chains, rs.Chains, m.chains, func(e *chainEntry) *Chain { return e.src })
+	} else {
+		setNames, setsGone = scan(rs.Sets, m.sets, func(e *setEntry) *Set { return e.set })
+		mapNames, mapsGone = scan(rs.Maps, m.maps, func(e *setEntry) *Map { return e.m })
+		chainNames, chainsGone = m.scanChains(rs.Chains)
+	}
 	slices.Sort(setNames)
 	for _, name := range setsGone {
 		ch.sets[name] = nil
 		changedFact(refSet, name, setFact(m.sets[name].set), fact{})
 	}
-	mapNames, mapsGone := scan(rs.Maps, m.maps, func(e *setEntry) *Map { return e.m })
 	for _, name := range mapsGone {
 		ch.maps[name] = nil
 		changedFact(refMap, name, fact{exists: true}, fact{})
@@ -104,7 +134,6 @@ func (m *model) build(rs *Ruleset) (*changeSet, error) {
 	for _, name := range mapNames {
 		changedFact(refMap, name, mapFact(m.maps[name].srcMap()), mapFact(rs.Maps[name]))
 	}
-	chainNames, chainsGone := m.scanChains(rs.Chains)
 	// chainFacts: a chain came, went or changed kind, which may make
 	// any map element valid or not.
 	chainFacts := len(chainsGone) > 0

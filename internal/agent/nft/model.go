@@ -37,6 +37,9 @@ type model struct {
 	// chainSrc is each chain's src, apart: comparing thousands of
 	// pointers is then a map lookup each, without an entry to read.
 	chainSrc map[string]*Chain
+	// lineage and gen: the Changes generation of the ruleset the model
+	// last took (lineage 0: none, or one without Changes).
+	lineage, gen uint64
 
 	fp *fpWriter
 	// built counts objects built from scratch and hashed chains
@@ -172,6 +175,10 @@ func (m *model) countedChains() []string {
 
 // commit makes the model that of the ruleset ch was built from.
 func (m *model) commit(ch *changeSet) {
+	m.lineage, m.gen = 0, 0
+	if c := ch.rs.Changes; c != nil {
+		m.lineage, m.gen = c.Lineage, c.Gen
+	}
 	for name, e := range ch.chains {
 		old := m.chains[name]
 		sameDeps := old != nil && e != nil && slices.Equal(old.deps, e.deps)

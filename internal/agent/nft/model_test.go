@@ -76,8 +76,8 @@ func checkFakeKernel(t *testing.T, a *Applier, k *fakeKernel, rs *Ruleset) {
 // as Apply's contract has it: either way the kernel ends up holding
 // exactly the step's ruleset.
 func TestApplyTransitionsFake(t *testing.T) {
-	for _, shared := range []bool{false, true} {
-		mode := map[bool]string{false: "fresh", true: "shared"}[shared]
+	for _, mode := range []string{"fresh", "shared", "with changes"} {
+		shared, hinted := mode != "fresh", mode == "with changes"
 		seed := uint64(time.Now().UnixNano())
 		t.Run(fmt.Sprintf("%s random order seed %d", mode, seed), func(t *testing.T) {
 			steps := transitionSteps()
@@ -92,17 +92,92 @@ func TestApplyTransitionsFake(t *testing.T) {
 			}), order...)
 			a, k := kernelApplier(t)
 			prev := &Ruleset{}
+			lineage := NewLineage()
 			for _, i := range order {
 				s := steps[i]
 				rs := s.rs
 				if shared {
 					rs = share(prev, rs)
 				}
+				if hinted {
+					rs = withChanges(prev, rs, lineage)
+				}
 				if err := a.Apply(context.Background(), rs); err != nil {
 					t.Fatalf("step %s: %v", s.name, err)
 				}
 				t.Run(s.name, func(t *testing.T) { checkFakeKernel(t, a, k, rs) })
 				prev = rs
+			}
+		})
+	}
+}
+
+// withChanges is next with the Changes since prev (generation 0 when
+// prev has none): exactly the objects whose pointers differ.
+func withChanges(prev, next *Ruleset, lineage uint64) *Ruleset {
+	since := uint64(0)
+	if prev.Changes != nil {
+		since = prev.Changes.Gen
+	}
+	out := *next
+	out.Changes = &Changes{Lineage: lineage, Gen: since + 1, Since: since,
+		Chains: differing(prev.Chains, next.Chains), Sets: differing(prev.Sets, next.Sets), Maps: differing(prev.Maps, next.Maps)}
+	return &out
+}
+
+func differing[T any](a, b map[string]*T) map[string]struct{} {
+	out := map[string]struct{}{}
+	for n, o := range a {
+		if b[n] != o {
+			out[n] = struct{}{}
+		}
+	}
+	for n, o := range b {
+		if a[n] != o {
+			out[n] = struct{}{}
+		}
+	}
+	return out
+}
+
+// TestApplyChangesHint: Changes that follow the ruleset applied last are
+// trusted (an object they do not name is not even compared), and
+// Changes that follow any other are ignored.
+func TestApplyChangesHint(t *testing.T) {
+	ctx := context.Background()
+	base := bigRuleset(50, 2, 10)
+	lineage := NewLineage()
+	first := withChanges(&Ruleset{}, base, lineage)
+	// A new chain in place of one of base's, and Changes naming nothing.
+	edited := func(since uint64) *Ruleset {
+		rs := &Ruleset{Table: base.Table, Chains: maps.Clone(base.Chains), Sets: base.Sets, Maps: base.Maps}
+		name := slices.Sorted(maps.Keys(rs.Chains))[len(rs.Chains)/2]
+		c := *rs.Chains[name]
+		c.Rules = append(slices.Clone(c.Rules), Rule{Counter: true, Verdict: Verdict{Kind: VerdictDrop}})
+		rs.Chains[name] = &c
+		rs.Changes = &Changes{Lineage: lineage, Gen: since + 1, Since: since}
+		return rs
+	}
+	for _, tc := range []struct {
+		name    string
+		since   uint64
+		applied bool
+	}{
+		{"follows the last", first.Changes.Gen, false},
+		{"follows another generation", first.Changes.Gen + 7, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, k := kernelApplier(t)
+			if err := a.Apply(ctx, first); err != nil {
+				t.Fatal(err)
+			}
+			rs := edited(tc.since)
+			if err := a.Apply(ctx, rs); err != nil {
+				t.Fatal(err)
+			}
+			got := k.st.dump() == mustDesired(t, rs).dump()
+			if got != tc.applied {
+				t.Errorf("the chain Changes did not name was applied: %v, want %v", got, tc.applied)
 			}
 		})
 	}

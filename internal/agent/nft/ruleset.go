@@ -12,6 +12,7 @@ package nft
 import (
 	"net"
 	"net/netip"
+	"sync/atomic"
 )
 
 // Ruleset is the whole desired content of the agent's table.
@@ -27,7 +28,32 @@ type Ruleset struct {
 	Chains map[string]*Chain
 	Sets   map[string]*Set
 	Maps   map[string]*Map
+	// Changes, when not nil, lets Apply skip even the pointer
+	// comparisons of the objects that did not change (see Changes).
+	Changes *Changes
 }
+
+// Changes says what a Ruleset changed since the one its producer made
+// before it: generation Since of the same Lineage. Every chain, set and
+// map that is not named has the same pointer in both Rulesets, or is in
+// neither. The Applier uses it only when the ruleset it last took is
+// that one; otherwise it compares everything, as without Changes. A
+// producer that names too little breaks Apply the way modifying an
+// applied object does: the change may never reach the kernel.
+type Changes struct {
+	// Lineage tells producers apart; 0 is not a lineage. Use NewLineage.
+	Lineage uint64
+	// Gen is this Ruleset's generation, Since the one it follows.
+	Gen, Since uint64
+	Chains     map[string]struct{}
+	Sets       map[string]struct{}
+	Maps       map[string]struct{}
+}
+
+var lineages atomic.Uint64
+
+// NewLineage returns a lineage no other caller in this process gets.
+func NewLineage() uint64 { return lineages.Add(1) }
 
 // Hook makes a chain a base chain.
 type Hook struct {

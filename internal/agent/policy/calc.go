@@ -55,6 +55,9 @@ type Calc struct {
 	// out is the table as last returned by Ruleset, kept up to date
 	// piece by piece.
 	out *nft.Ruleset
+	// changes records what the next Ruleset changes since the last one
+	// (see nft.Changes), for the applier.
+	changes *nft.Changes
 	// ifaceOwner and hostOwner: the key of the workload (host) endpoint
 	// that polices each interface; ownersDirty: work them out again (an
 	// endpoint came, went or changed interface).
@@ -180,6 +183,7 @@ func NewCalc(node string, newSets func(changed func(setID string)) SetIndex) *Ca
 		ownersDirty: true, mapsDirty: true,
 		polUse: map[string]int{}, profUse: map[string]int{}, walkUse: map[string]int{},
 		setsDirty: map[string]bool{},
+		changes:   newChanges(nft.NewLineage(), 0),
 	}
 	changed := func(id string) { c.setsDirty[id] = true }
 	if newSets == nil {

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -16,7 +17,8 @@ import (
 	"github.com/gocalico/calico/internal/selector"
 )
 
-var rulesetOpts = cmp.Options{cmpopts.EquateEmpty(), cmpopts.EquateComparable(netip.Prefix{})}
+var rulesetOpts = cmp.Options{cmpopts.EquateEmpty(), cmpopts.EquateComparable(netip.Prefix{}),
+	cmpopts.IgnoreFields(nft.Ruleset{}, "Changes")}
 
 // TestIncrementalMatchesFresh: after every update of a random sequence
 // (adds, edits, deletes of policies, tiers, profiles, workload and host
@@ -48,6 +50,7 @@ func TestIncrementalMatchesFresh(t *testing.T) {
 			live := map[string]syncer.Update{}
 			cfg := configs[0]
 			var addrs map[string][]netip.Addr
+			var prev *nft.Ruleset
 			for step := range 150 {
 				u := pool[rng.IntN(len(pool))]
 				if rng.IntN(12) == 0 {
@@ -71,6 +74,8 @@ func TestIncrementalMatchesFresh(t *testing.T) {
 					continue // let changes pile up between reads
 				}
 				got := inc.Ruleset()
+				checkChanges(t, step, prev, got)
+				prev = got
 				// The reference: a fresh Calc over the scanning index.
 				fresh := NewCalc("host1", func(changed func(string)) SetIndex { return NewScanIndex(changed) })
 				fresh.SetConfig(cfg)
@@ -94,6 +99,43 @@ func TestIncrementalMatchesFresh(t *testing.T) {
 			}
 		})
 	}
+}
+
+// checkChanges checks got's Changes against prev, the Ruleset the same
+// Calc returned before: it follows prev's generation, and names every
+// chain, set and map whose pointer is not the same in both.
+func checkChanges(t *testing.T, step int, prev, got *nft.Ruleset) {
+	t.Helper()
+	c := got.Changes
+	if c == nil || c.Lineage == 0 {
+		t.Fatalf("step %d: Ruleset has no Changes", step)
+	}
+	since := uint64(0)
+	if prev != nil {
+		since = prev.Changes.Gen
+		if c.Lineage != prev.Changes.Lineage {
+			t.Fatalf("step %d: lineage %d, the Calc's previous Ruleset had %d", step, c.Lineage, prev.Changes.Lineage)
+		}
+	} else {
+		prev = &nft.Ruleset{}
+	}
+	if c.Since != since || c.Gen != since+1 {
+		t.Fatalf("step %d: Changes of generation %d since %d; the previous Ruleset was generation %d", step, c.Gen, c.Since, since)
+	}
+	missed := func(kind string, named map[string]struct{}, names []string, same func(string) bool) {
+		for _, n := range names {
+			if _, ok := named[n]; !ok && !same(n) {
+				t.Errorf("step %d: %s %q changed but Changes does not name it", step, kind, n)
+			}
+		}
+	}
+	keys := func(ms ...[]string) []string { return slices.Concat(ms...) }
+	missed("chain", c.Chains, keys(slices.Collect(maps.Keys(prev.Chains)), slices.Collect(maps.Keys(got.Chains))),
+		func(n string) bool { a, aok := prev.Chains[n]; b, bok := got.Chains[n]; return aok == bok && a == b })
+	missed("set", c.Sets, keys(slices.Collect(maps.Keys(prev.Sets)), slices.Collect(maps.Keys(got.Sets))),
+		func(n string) bool { a, aok := prev.Sets[n]; b, bok := got.Sets[n]; return aok == bok && a == b })
+	missed("map", c.Maps, keys(slices.Collect(maps.Keys(prev.Maps)), slices.Collect(maps.Keys(got.Maps))),
+		func(n string) bool { a, aok := prev.Maps[n]; b, bok := got.Maps[n]; return aok == bok && a == b })
 }
 
 // hostAddrChoices are the host's interface addresses the random test

@@ -121,15 +121,17 @@ func (c *Calc) Ruleset() *nft.Ruleset {
 	hd := c.hostDispatch()
 	if c.bases == nil || c.basesStale || c.basesFor != hd {
 		for _, ch := range c.bases {
-			delete(out.Chains, ch.Name)
+			c.putChain(ch.Name, nil)
 		}
 		c.bases, c.basesFor, c.basesStale = baseChains(c.prefixes, c.toHost, hd), hd, false
 		for _, ch := range c.bases {
-			out.Chains[ch.Name] = ch
+			c.putChain(ch.Name, ch)
 		}
 	}
 	// The input chain (and every fw- chain) jumps to it.
-	out.Chains[fromWLCommon.Name] = fromWLCommon
+	if out.Chains[fromWLCommon.Name] != fromWLCommon {
+		c.putChain(fromWLCommon.Name, fromWLCommon)
+	}
 	if c.mapsDirty {
 		c.buildWorkloadMaps()
 		c.buildHostMaps(hd)
@@ -138,14 +140,43 @@ func (c *Calc) Ruleset() *nft.Ruleset {
 
 	// Sets whose members or definition changed.
 	for name := range c.setsDirty {
+		var set *nft.Set
 		if d, ok := c.setDefs[name]; ok {
-			out.Sets[name] = c.buildSet(name, d)
-		} else {
-			delete(out.Sets, name)
+			set = c.buildSet(name, d)
 		}
+		c.putSet(name, set)
 	}
 	clear(c.setsDirty)
-	return &nft.Ruleset{Table: out.Table, Chains: maps.Clone(out.Chains), Sets: maps.Clone(out.Sets), Maps: maps.Clone(out.Maps)}
+	chg := c.changes
+	c.changes = newChanges(c.changes.Lineage, chg.Gen)
+	return &nft.Ruleset{Table: out.Table, Chains: maps.Clone(out.Chains), Sets: maps.Clone(out.Sets), Maps: maps.Clone(out.Maps),
+		Changes: chg}
+}
+
+// newChanges starts the record of what the Ruleset of generation
+// since+1 changes.
+func newChanges(lineage, since uint64) *nft.Changes {
+	return &nft.Changes{Lineage: lineage, Gen: since + 1, Since: since,
+		Chains: map[string]struct{}{}, Sets: map[string]struct{}{}, Maps: map[string]struct{}{}}
+}
+
+// putChain, putSet and putMap are the only writers of the table (nil
+// takes the object out): each records the name in c.changes.
+func (c *Calc) putChain(name string, ch *nft.Chain) {
+	putObject(c.out.Chains, c.changes.Chains, name, ch)
+}
+
+func (c *Calc) putSet(name string, s *nft.Set) { putObject(c.out.Sets, c.changes.Sets, name, s) }
+
+func (c *Calc) putMap(name string, m *nft.Map) { putObject(c.out.Maps, c.changes.Maps, name, m) }
+
+func putObject[T any](objs map[string]*T, changed map[string]struct{}, name string, o *T) {
+	changed[name] = struct{}{}
+	if o == nil {
+		delete(objs, name)
+		return
+	}
+	objs[name] = o
 }
 
 // updateOwners works out which local endpoint polices each interface
@@ -216,7 +247,8 @@ func (c *Calc) buildWorkloadMaps() {
 		from.Elements[iface] = nft.Verdict{Kind: nft.VerdictJump, Chain: fromWLPrefix + iface}
 		to.Elements[iface] = nft.Verdict{Kind: nft.VerdictJump, Chain: toWLPrefix + iface}
 	}
-	c.out.Maps[from.Name], c.out.Maps[to.Name] = from, to
+	c.putMap(from.Name, from)
+	c.putMap(to.Name, to)
 }
 
 // hostDispatch is what the base chains need of the local host
@@ -262,11 +294,10 @@ func (c *Calc) buildHostMaps(hd hostDispatch) {
 		}
 		preDNAT.Elements[iface] = v
 	}
-	if hd.preDNAT || hd.allPreDNAT {
-		c.out.Maps[mapPreDNATFrom] = preDNAT
-	} else {
-		delete(c.out.Maps, mapPreDNATFrom)
+	if !hd.preDNAT && !hd.allPreDNAT {
+		preDNAT = nil
 	}
+	c.putMap(mapPreDNATFrom, preDNAT)
 	dispatch := []struct {
 		name, prefix string
 		there        bool
@@ -281,7 +312,9 @@ func (c *Calc) buildHostMaps(hd hostDispatch) {
 	}
 	for _, d := range dispatch {
 		if !d.there {
-			delete(c.out.Maps, d.name)
+			if c.out.Maps[d.name] != nil {
+				c.putMap(d.name, nil)
+			}
 			continue
 		}
 		m := &nft.Map{Name: d.name, Type: nft.TypeIfname, Elements: map[string]nft.Verdict{}}
@@ -290,7 +323,7 @@ func (c *Calc) buildHostMaps(hd hostDispatch) {
 				m.Elements[iface] = nft.Verdict{Kind: nft.VerdictJump, Chain: d.prefix + iface}
 			}
 		}
-		c.out.Maps[d.name] = m
+		c.putMap(d.name, m)
 	}
 }
 
@@ -316,7 +349,7 @@ func (c *Calc) use(count map[string]int, dirty map[string]bool, ids []string, de
 func (c *Calc) render(r *rendered) {
 	c.ref(r.sets)
 	for _, ch := range r.chains {
-		c.out.Chains[ch.Name] = ch
+		c.putChain(ch.Name, ch)
 	}
 }
 
@@ -324,7 +357,7 @@ func (c *Calc) unrender(r *rendered) {
 	c.unref(r.sets)
 	for _, ch := range r.chains {
 		if c.out.Chains[ch.Name] == ch {
-			delete(c.out.Chains, ch.Name)
+			c.putChain(ch.Name, nil)
 		}
 	}
 }
@@ -336,7 +369,7 @@ func (c *Calc) addChain(ch *nft.Chain) {
 	if _, shared := c.walks[ch.Name]; shared {
 		c.walkUse[ch.Name]++
 	}
-	c.out.Chains[ch.Name] = ch
+	c.putChain(ch.Name, ch)
 }
 
 func (c *Calc) dropChain(ch *nft.Chain) {
@@ -348,7 +381,7 @@ func (c *Calc) dropChain(ch *nft.Chain) {
 		delete(c.walks, ch.Name)
 	}
 	if c.out.Chains[ch.Name] == ch {
-		delete(c.out.Chains, ch.Name)
+		c.putChain(ch.Name, nil)
 	}
 }
 
