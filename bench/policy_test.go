@@ -271,7 +271,7 @@ const policyLatencyMetric = "calico_agent_policy_programming_latency_seconds"
 func (p *policyLab) measurePolicyEdit() {
 	b := p.b
 	p.watch()
-	var total, apply []time.Duration
+	var total, apply, written []time.Duration
 	before := p.usage()
 	for i := range policySamples {
 		// A policy that selects local endpoints (their groups are
@@ -288,6 +288,7 @@ func (p *policyLab) measurePolicyEdit() {
 		if _, err := p.be.Update(p.ctx, key, val, 0, 0); err != nil {
 			b.Fatal(err)
 		}
+		written = append(written, time.Since(t0))
 		t1, err := p.nft.wait(ch, policyEventWait)
 		if err != nil {
 			b.Fatalf("policy %s port %d: %v", gnpName(pol), port, err)
@@ -303,9 +304,10 @@ func (p *policyLab) measurePolicyEdit() {
 	after := p.usage()
 	b.ReportMetric(ms(percentile(total, 0.50)), "edit-p50-ms")
 	b.ReportMetric(ms(percentile(total, 0.99)), "edit-p99-ms")
-	b.Logf("policy edit in the kernel: p50 %.1f p90 %.1f p99 %.1f max %.1f ms; agent CPU %.1f ms per edit",
+	b.ReportMetric(ms(percentile(written, 0.50)), "edit-write-p50-ms")
+	b.Logf("policy edit in the kernel: p50 %.1f p90 %.1f p99 %.1f max %.1f ms (the etcd write alone p50 %.1f ms); agent CPU %.1f ms per edit",
 		ms(percentile(total, 0.5)), ms(percentile(total, 0.9)), ms(percentile(total, 0.99)), ms(percentile(total, 1)),
-		ms((after.CPU-before.CPU)/policySamples))
+		ms(percentile(written, 0.5)), ms((after.CPU-before.CPU)/policySamples))
 	if len(apply) > 0 {
 		b.ReportMetric(ms(percentile(apply, 0.50)), "edit-apply-p50-ms")
 		b.ReportMetric(ms(percentile(apply, 0.99)), "edit-apply-p99-ms")
@@ -319,7 +321,7 @@ func (p *policyLab) measurePolicyEdit() {
 func (p *policyLab) measureLabelMove() {
 	b := p.b
 	p.watch()
-	var total []time.Duration
+	var total, written []time.Duration
 	before := p.usage()
 	for i := range policySamples {
 		ep := 1000 + i*97
@@ -331,6 +333,7 @@ func (p *policyLab) measureLabelMove() {
 		if _, err := p.be.Update(p.ctx, key, val, 0, 0); err != nil {
 			b.Fatal(err)
 		}
+		written = append(written, time.Since(t0))
 		t1, err := p.nft.wait(ch, policyEventWait)
 		if err != nil {
 			b.Fatalf("remote endpoint %d (%s) to app-%d: %v", ep, ip, app, err)
@@ -341,9 +344,10 @@ func (p *policyLab) measureLabelMove() {
 	after := p.usage()
 	b.ReportMetric(ms(percentile(total, 0.50)), "label-p50-ms")
 	b.ReportMetric(ms(percentile(total, 0.99)), "label-p99-ms")
-	b.Logf("label change -> set element: p50 %.1f p90 %.1f p99 %.1f max %.1f ms; agent CPU %.1f ms per change",
+	b.ReportMetric(ms(percentile(written, 0.50)), "label-write-p50-ms")
+	b.Logf("label change -> set element: p50 %.1f p90 %.1f p99 %.1f max %.1f ms (the etcd write alone p50 %.1f ms); agent CPU %.1f ms per change",
 		ms(percentile(total, 0.5)), ms(percentile(total, 0.9)), ms(percentile(total, 0.99)), ms(percentile(total, 1)),
-		ms((after.CPU-before.CPU)/policySamples))
+		ms(percentile(written, 0.5)), ms((after.CPU-before.CPU)/policySamples))
 }
 
 // --- datastore content ---
