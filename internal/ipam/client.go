@@ -33,6 +33,17 @@ var (
 
 var resourcesAll = resources.ListOptions{}
 
+// at marks the points between two writes where a process that dies
+// leaves a half-done change behind; tests kill their process there (see
+// report_test.go). nil outside tests.
+var at func(point string)
+
+func reached(point string) {
+	if at != nil {
+		at(point)
+	}
+}
+
 // maxAttempts bounds the compare-and-swap retries of one write.
 const maxAttempts = 200
 
@@ -469,6 +480,7 @@ func (c *Client) claimBlock(ctx context.Context, host string, b netip.Prefix) (b
 	if err != nil {
 		return false, fmt.Errorf("claim %s for %s: %w", b, host, err)
 	}
+	reached("affinity-pending")
 	blk := newBlock(b, host, c.now())
 	v, err := blk.encode()
 	if err != nil {
@@ -484,6 +496,7 @@ func (c *Client) claimBlock(ctx context.Context, host string, b netip.Prefix) (b
 		}
 		return false, fmt.Errorf("create block %s for %s: %w", b, host, err)
 	}
+	reached("block-created")
 	ok, err := c.confirm(ctx, host, b, rev)
 	if ok {
 		c.log.Info("claimed block", "block", b, "host", host)
@@ -556,6 +569,7 @@ func (c *Client) assignFromBlock(ctx context.Context, cidr netip.Prefix, n int, 
 		if err := c.countHandle(ctx, attr.handle(), cidr, len(ips)); err != nil {
 			return nil, err
 		}
+		reached("handle-counted")
 		_, err = c.be.Update(ctx, BlockKey(cidr), v, rev, 0)
 		if err == nil {
 			return ips, nil
@@ -797,6 +811,7 @@ func (c *Client) releaseInBlock(ctx context.Context, cidr netip.Prefix, free fun
 			_, err = c.be.Update(ctx, key, v, rev, 0)
 		}
 		if err == nil {
+			reached("block-released")
 			for h, n := range handles {
 				if err := c.countHandle(ctx, h, cidr, -n); err != nil {
 					return freed, err

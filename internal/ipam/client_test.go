@@ -13,6 +13,7 @@ import (
 
 	v3 "github.com/gocalico/calico/api/v3"
 	"github.com/gocalico/calico/internal/datastore"
+	"github.com/gocalico/calico/internal/datastore/embedded"
 	"github.com/gocalico/calico/internal/datastore/etcdtest"
 	"github.com/gocalico/calico/internal/resources"
 )
@@ -20,6 +21,7 @@ import (
 // world is a Client over a fresh embedded etcd.
 type world struct {
 	t   *testing.T
+	srv *embedded.Server
 	ctx context.Context
 	be  datastore.Backend
 	res *resources.Client
@@ -29,10 +31,10 @@ type world struct {
 func newWorld(t *testing.T) *world {
 	t.Helper()
 	t.Parallel()
-	_, be := etcdtest.Embedded(t)
+	srv, be := etcdtest.Embedded(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
-	return &world{t: t, ctx: ctx, be: be, res: resources.New(be), c: New(be, nil)}
+	return &world{t: t, srv: srv, ctx: ctx, be: be, res: resources.New(be), c: New(be, nil)}
 }
 
 func (w *world) pool(name, cidr string, blockSize int, edit ...func(*v3.IPPoolSpec)) {
