@@ -111,6 +111,7 @@ client certificates with --etcd-cert, --etcd-key and --etcd-ca.`,
 		newDeleteCommand(a),
 		newVersionCommand(a),
 		newNodeCommand(a),
+		newIPAMCommand(a),
 	)
 	return root
 }

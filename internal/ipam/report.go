@@ -272,6 +272,14 @@ func (c *Client) Check(ctx context.Context) (*Report, error) {
 			r.StrayAffinities = append(r.StrayAffinities, BlockProblem{Block: cidr, Host: host, Problem: "block is affine to " + strOr(b.Affinity)})
 		}
 	}
+	byBlock := func(a, b BlockProblem) int {
+		if c := a.Block.Addr().Compare(b.Block.Addr()); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Host, b.Host)
+	}
+	slices.SortFunc(r.OrphanBlocks, byBlock)
+	slices.SortFunc(r.StrayAffinities, byBlock)
 	slices.SortFunc(r.Leaked, func(a, b Allocation) int { return a.IP.Compare(b.IP) })
 	slices.SortFunc(r.MissingHandles, func(a, b Allocation) int { return a.IP.Compare(b.IP) })
 	return r, nil
