@@ -78,6 +78,10 @@ type WatchResponse struct {
 type Backend interface {
 	// Get returns the key or ErrNotFound.
 	Get(ctx context.Context, key string) (*KV, error)
+	// GetMany reads several keys in one request (one per 128 keys), each
+	// request at one revision: the keys that exist, by key (a missing key
+	// is simply absent).
+	GetMany(ctx context.Context, keys []string) (map[string]*KV, error)
 	// List returns every key under prefix, sorted by key, and the store
 	// revision the list was taken at. Large prefixes are read in pages
 	// pinned to one revision, so the result is a consistent snapshot.

@@ -26,6 +26,7 @@ var contract = []struct {
 	run  func(t *testing.T, be datastore.Backend, prefix string)
 }{
 	{"CRUD", testCRUD},
+	{"GetMany", testGetMany},
 	{"ConcurrentUpdates", testConcurrentUpdates},
 	{"ListPaging", testListPaging},
 	{"Watch", testWatch},
@@ -66,6 +67,36 @@ func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// testGetMany: the keys that exist, with their revisions, and none of
+// the missing ones, beyond one transaction's worth of keys.
+func testGetMany(t *testing.T, be datastore.Backend, prefix string) {
+	ctx := ctxT(t)
+	var keys []string
+	want := map[string]*datastore.KV{}
+	for i := range 300 {
+		k := fmt.Sprintf("%sk%03d", prefix, i)
+		keys = append(keys, k)
+		if i%3 == 0 {
+			continue // missing
+		}
+		rev, err := be.Create(ctx, k, []byte(k), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[k] = &datastore.KV{Key: k, Value: []byte(k), ModRevision: rev}
+	}
+	got, err := be.GetMany(ctx, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("GetMany (-want +got):\n%s", diff)
+	}
+	if got, err := be.GetMany(ctx, nil); err != nil || len(got) != 0 {
+		t.Errorf("GetMany of no keys: %v, %v", got, err)
+	}
 }
 
 func testCRUD(t *testing.T, be datastore.Backend, prefix string) {

@@ -121,6 +121,34 @@ func (b *etcdBackend) Get(ctx context.Context, key string) (*KV, error) {
 	return kvFrom(resp.Kvs[0]), nil
 }
 
+// maxTxnOps is etcd's default limit of operations in one transaction
+// (--max-txn-ops); GetMany splits longer key lists.
+const maxTxnOps = 128
+
+func (b *etcdBackend) GetMany(ctx context.Context, keys []string) (map[string]*KV, error) {
+	ctx, cancel := b.req(ctx)
+	defer cancel()
+	out := make(map[string]*KV, len(keys))
+	for len(keys) > 0 {
+		n := min(len(keys), maxTxnOps)
+		ops := make([]clientv3.Op, n)
+		for i, k := range keys[:n] {
+			ops[i] = clientv3.OpGet(k)
+		}
+		resp, err := b.cli.Txn(ctx).Then(ops...).Commit()
+		if err != nil {
+			return nil, fmt.Errorf("etcd get %d keys (%s...): %w", n, keys[0], mapErr(err))
+		}
+		for _, r := range resp.Responses {
+			for _, kv := range r.GetResponseRange().Kvs {
+				out[string(kv.Key)] = kvFrom(kv)
+			}
+		}
+		keys = keys[n:]
+	}
+	return out, nil
+}
+
 func (b *etcdBackend) Create(ctx context.Context, key string, value []byte, ttl time.Duration) (int64, error) {
 	ctx, cancel := b.req(ctx)
 	defer cancel()

@@ -166,14 +166,35 @@ func (c *Client) autoAssign(ctx context.Context, fam, n int, args AssignArgs, at
 	if err != nil {
 		return fail(err)
 	}
+	// Read in one request, so that a host with many full blocks costs
+	// no more than one with a few.
+	var keys []string
 	for _, b := range affine {
+		if inPools(b) {
+			keys = append(keys, BlockKey(b))
+		}
+	}
+	read, err := c.be.GetMany(ctx, keys)
+	if err != nil {
+		return fail(fmt.Errorf("read the blocks of %s: %w", args.Host, err))
+	}
+	for _, key := range keys {
 		if len(got) == n {
 			break
 		}
-		if !inPools(b) {
+		kv, ok := read[key]
+		if !ok {
 			continue
 		}
-		ips, err := c.assignFromBlock(ctx, b, n-len(got), attr, reserved, args.Host)
+		b, err := decodeBlock(key, kv.Value)
+		if err != nil {
+			c.skip(key, err)
+			continue
+		}
+		if !b.AffineTo(args.Host) || b.freeCount(reserved) == 0 {
+			continue
+		}
+		ips, err := c.assignFromBlock(ctx, b.cidr, n-len(got), attr, reserved, args.Host, &readBlock{b, kv.ModRevision})
 		if err != nil {
 			return fail(err)
 		}
@@ -192,7 +213,7 @@ func (c *Client) autoAssign(ctx context.Context, fam, n int, args AssignArgs, at
 			return fail(err)
 		}
 		affine = append(affine, b)
-		ips, err := c.assignFromBlock(ctx, b, n-len(got), attr, reserved, args.Host)
+		ips, err := c.assignFromBlock(ctx, b, n-len(got), attr, reserved, args.Host, nil)
 		if err != nil {
 			return fail(err)
 		}
@@ -211,7 +232,7 @@ func (c *Client) autoAssign(ctx context.Context, fam, n int, args AssignArgs, at
 			if !inPools(b.cidr) || b.AffineTo(args.Host) || b.freeCount(reserved) == 0 {
 				continue
 			}
-			ips, err := c.assignFromBlock(ctx, b.cidr, n-len(got), attr, reserved, "")
+			ips, err := c.assignFromBlock(ctx, b.cidr, n-len(got), attr, reserved, "", nil)
 			if err != nil {
 				return fail(err)
 			}
@@ -543,10 +564,24 @@ func (c *Client) listBlocks(ctx context.Context, fam int) ([]*Block, error) {
 // leaves a handle that claims too much, which `ipam check` finds, never
 // an address no handle owns). host, when set, is the affinity the block
 // must still have.
+// readBlock is a block as read, with its revision.
+type readBlock struct {
+	b   *Block
+	rev int64
+}
+
 func (c *Client) assignFromBlock(ctx context.Context, cidr netip.Prefix, n int, attr Attribute,
-	reserved func(netip.Addr) bool, host string) ([]netip.Addr, error) {
+	reserved func(netip.Addr) bool, host string, pre *readBlock) ([]netip.Addr, error) {
 	for attempt := range maxAttempts {
-		b, rev, err := c.getBlock(ctx, cidr)
+		var b *Block
+		var rev int64
+		var err error
+		if pre != nil {
+			// The caller's read is the first attempt's.
+			b, rev, pre = pre.b, pre.rev, nil
+		} else {
+			b, rev, err = c.getBlock(ctx, cidr)
+		}
 		if errors.Is(err, datastore.ErrNotFound) {
 			return nil, nil
 		}

@@ -300,6 +300,10 @@ func (f *fakeBackend) GrantLease(context.Context, time.Duration) (int64, error) 
 
 func (f *fakeBackend) KeepAliveOnce(context.Context, int64) error { return errNotModelled }
 
+func (f *fakeBackend) GetMany(context.Context, []string) (map[string]*datastore.KV, error) {
+	return nil, errNotModelled
+}
+
 func (f *fakeBackend) PutWithLease(context.Context, string, []byte, int64) (int64, error) {
 	return 0, errNotModelled
 }
