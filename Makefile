@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 BIN := bin
-BINARIES := calico-node calicoctl calico-lab
+BINARIES := calico-node calicoctl calico-lab calico calico-ipam
 PKGS := ./...
 # Tests that need the Debian etcd-server package fail instead of skipping.
 export CALICO_REQUIRE_ETCD_SERVER ?= 1

@@ -5,7 +5,7 @@
 # is missing.
 set -euo pipefail
 
-pkgs=(etcd-server etcd-client bird2 frr nftables iproute2 iputils-ping ca-certificates git make gcc)
+pkgs=(etcd-server etcd-client bird2 frr nftables iproute2 iputils-ping containernetworking-plugins ca-certificates git make gcc)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
