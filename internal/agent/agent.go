@@ -9,12 +9,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	v3 "github.com/gocalico/calico/api/v3"
+	"github.com/gocalico/calico/internal/agent/calc"
 	"github.com/gocalico/calico/internal/agent/config"
 	"github.com/gocalico/calico/internal/agent/dataplane"
 	"github.com/gocalico/calico/internal/datastore"
@@ -79,8 +81,10 @@ func (c *Config) validate() error {
 	return nil
 }
 
-// Prefixes are the datastore prefixes the agent follows: endpoints and
-// configuration for routes, and the policy resources.
+// Prefixes are the resource prefixes the agent follows: endpoints and
+// configuration for routes, and the policy resources. Beside them it
+// follows its node's IPAM block affinities (calc.AffinityPrefix), whose
+// blocks it blackholes.
 var Prefixes = []string{
 	resources.Prefix + "workloadendpoints/",
 	resources.Prefix + "felixconfigurations/",
@@ -92,6 +96,11 @@ var Prefixes = []string{
 	resources.Prefix + "networksets/",
 	resources.Prefix + "globalnetworksets/",
 	resources.Prefix + "hostendpoints/",
+}
+
+// prefixes are all the datastore prefixes the agent of node follows.
+func prefixes(node string) []string {
+	return append(slices.Clone(Prefixes), calc.AffinityPrefix(node))
 }
 
 // Run runs the agent until ctx ends, then returns nil. Nothing is
@@ -206,10 +215,14 @@ func run(ctx context.Context, cfg Config, dp dataplane.Dataplane, pol policyPlan
 	}
 	a := newAgent(cfg, dp, pol, m)
 	client := resources.New(nil)
+	affinities := calc.AffinityPrefix(cfg.NodeName)
 	s := syncer.New(syncer.Config{
 		Backend:  cfg.Backend,
-		Prefixes: Prefixes,
+		Prefixes: prefixes(cfg.NodeName),
 		Decode: func(key string, value []byte, rev int64) (any, error) {
+			if strings.HasPrefix(key, affinities) {
+				return calc.DecodeAffinity(key, value)
+			}
 			if !mayBeLocal(key, cfg.NodeName) {
 				if pol == nil {
 					return nil, syncer.ErrSkip

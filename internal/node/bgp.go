@@ -204,8 +204,11 @@ func (b *bgp) run(ctx context.Context, be datastore.Backend, reg prometheus.Regi
 	client := resources.New(nil)
 	s := syncer.New(syncer.Config{
 		Backend:  be,
-		Prefixes: bgpPrefixes,
+		Prefixes: append(slices.Clone(bgpPrefixes), birdcfg.AffinityPrefix(b.node)),
 		Decode: func(key string, value []byte, rev int64) (any, error) {
+			if birdcfg.IsAffinityKey(key) {
+				return birdcfg.DecodeAffinity(key, value)
+			}
 			return client.DecodeKV(key, value, rev)
 		},
 		Log:     b.log.With("component", "bgp-syncer"),

@@ -29,6 +29,10 @@ type Calc struct {
 	globalCfg, nodeCfg *v3.FelixConfigurationSpec
 	// pools are the IP pools' CIDRs by pool name.
 	pools map[string]netip.Prefix
+	// blocks are the blocks of this node's confirmed IPAM affinities;
+	// holes are the blackholes last handed out (Take, HostState).
+	blocks map[netip.Prefix]bool
+	holes  []netip.Prefix
 
 	// cfg and cfgProblems are the effective configuration.
 	cfg         config.Config
@@ -58,6 +62,7 @@ func New(nodeName string) *Calc {
 		node:       nodeName,
 		weps:       map[string]*v3.WorkloadEndpoint{},
 		pools:      map[string]netip.Prefix{},
+		blocks:     map[netip.Prefix]bool{},
 		cands:      map[string]*candidate{},
 		byIface:    map[string]map[string]bool{},
 		byAddr:     map[netip.Prefix]map[string]bool{},
@@ -81,8 +86,9 @@ type Result struct {
 }
 
 // OnUpdates folds a batch of syncer updates in. Values are the decoded
-// resources (v3.Resource); updates of other kinds and values of an
-// unexpected type are ignored.
+// resources (v3.Resource), and for keys under AffinityPrefix(node) the
+// decoded *Affinity; updates of other kinds and values of an unexpected
+// type are ignored.
 func (c *Calc) OnUpdates(updates []syncer.Update) Result {
 	var res Result
 	note := func(key string) {
@@ -94,6 +100,12 @@ func (c *Calc) OnUpdates(updates []syncer.Update) Result {
 	}
 	cfgTouched := false
 	for _, u := range updates {
+		if strings.HasPrefix(u.Key, affinitiesPrefix) {
+			if c.onAffinity(u) {
+				res.Changed = true
+			}
+			continue
+		}
 		info, ns, name, ok := resources.ParseKey(u.Key)
 		if !ok {
 			continue
@@ -164,12 +176,12 @@ type EndpointChange struct {
 }
 
 // Take returns what changed since the last Take or HostState: the whole
-// HostState when the configuration changed (or on the first call),
-// otherwise the endpoints whose desired state changed, sorted by key.
-// The results share nothing with c.
+// HostState when the configuration or the blackholes changed (or on the
+// first call), otherwise the endpoints whose desired state changed,
+// sorted by key. The results share nothing with c.
 func (c *Calc) Take() (full *HostState, changes []EndpointChange) {
 	c.resolve()
-	if c.cfgChanged {
+	if c.cfgChanged || !slices.Equal(c.blackholes(), c.holes) {
 		return c.HostState(), nil
 	}
 	keys := make([]string, 0, len(c.changed))
@@ -195,7 +207,8 @@ func (c *Calc) HostState() *HostState {
 	c.resolve()
 	clear(c.changed)
 	c.cfgChanged = false
-	hs := &HostState{Config: c.cfg, ConfigProblems: slices.Clone(c.cfgProblems)}
+	c.holes = c.blackholes()
+	hs := &HostState{Config: c.cfg, ConfigProblems: slices.Clone(c.cfgProblems), Blackholes: slices.Clone(c.holes)}
 	hs.Config.InterfacePrefixes = slices.Clone(c.cfg.InterfacePrefixes)
 	keys := make([]string, 0, len(c.final))
 	for k := range c.final {

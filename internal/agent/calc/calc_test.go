@@ -339,6 +339,17 @@ func scenario(rng *rand.Rand) [][]syncer.Update {
 	}
 	seqs = append(seqs, []syncer.Update{put(felix("default", `{"interfacePrefix":"cali,tap"}`))})
 	seqs = append(seqs, []syncer.Update{put(pool("p", "10.0.0.0/29")), put(pool("p6", "fd00::/120"))})
+	for _, b := range []struct{ node, cidr string }{{node, "10.0.0.0/30"}, {node, "10.0.0.4/30"}, {node, "10.9.0.0/26"}, {node, "fd00::/124"}, {"node2", "10.0.0.0/30"}} {
+		states := []string{"pending", AffinityConfirmed, "pendingDeletion"}
+		var seq []syncer.Update
+		for range 1 + rng.IntN(3) {
+			seq = append(seq, affinity(b.node, b.cidr, states[rng.IntN(len(states))]))
+		}
+		if rng.IntN(4) == 0 {
+			seq = append(seq, del(affinityKey(b.node, b.cidr)))
+		}
+		seqs = append(seqs, seq)
+	}
 	return seqs
 }
 

@@ -21,6 +21,13 @@ type HostState struct {
 	// including those that cannot be programmed (Program false) so that
 	// their status can be reported.
 	Endpoints []Endpoint
+	// Blackholes are the IPAM blocks affine to this node that lie inside
+	// an IP pool (IPv6 ones only with IPv6 support), sorted, IPv4 first:
+	// each gets a blackhole route, so that an address of a local block
+	// that no workload holds is dropped here rather than sent back to
+	// the network. BGP announces the same blocks; BIRD leaves the kernel
+	// routes to the agent.
+	Blackholes []netip.Prefix
 }
 
 // Endpoint is one local workload endpoint as the dataplane sees it.

@@ -38,7 +38,7 @@ func fold(t *testing.T, hs *HostState, full *HostState, changes []EndpointChange
 		}
 		byKey[ch.Key] = *ch.Endpoint
 	}
-	out := &HostState{Config: hs.Config, ConfigProblems: hs.ConfigProblems}
+	out := &HostState{Config: hs.Config, ConfigProblems: hs.ConfigProblems, Blackholes: hs.Blackholes}
 	for _, k := range slices.Sorted(maps.Keys(byKey)) {
 		out.Endpoints = append(out.Endpoints, byKey[k])
 	}

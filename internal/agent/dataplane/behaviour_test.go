@@ -205,6 +205,30 @@ func TestFailuresAreJoinedAndRetried(t *testing.T) {
 	}
 }
 
+// TestARouteThroughTheEndpointsInterfaceIsAdopted: a route to the
+// endpoint through its own interface that the agent did not write (a
+// CNI plugin's, of another protocol) is taken over, not refused.
+func TestARouteThroughTheEndpointsInterfaceIsAdopted(t *testing.T) {
+	d, k := NewFake(nil, nil)
+	defer d.Close()
+	k.AddLink("eth0", true)
+	k.AddLink("cali1", true)
+	k.AddRoute("10.0.0.1/32", "cali1", 3) // the CNI plugin's, proto boot
+	hs := hostState(nil, endpoint("a", "cali1", "", "10.0.0.1/32"))
+	if err := d.Set(t.Context(), hs); err != nil {
+		t.Fatalf("Set: %v", err)
+	}
+	if got := statusOf(d, "ns/a"); got != StatusUp {
+		t.Errorf("status %s", got)
+	}
+	want := expectDump([]string{"eth0", "cali1"}, flatten(hostFwd, configured("cali1", true), []string{
+		"route 10.0.0.1/32 dev cali1 proto 80 scope link",
+	})...)
+	if diff := cmp.Diff(want, k.Dump()); diff != "" {
+		t.Fatalf("(-want +got):\n%s", diff)
+	}
+}
+
 func TestAForeignRouteIsNeverReplaced(t *testing.T) {
 	d, k := NewFake(nil, nil)
 	defer d.Close()

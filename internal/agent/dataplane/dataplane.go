@@ -100,7 +100,9 @@ type Linux struct {
 	// The desired state: set by Set, changed by Update.
 	cfg     *config.Config
 	desired map[string]*calc.Endpoint
-	onIface map[string]map[string]bool // interface name -> endpoint keys
+	// blackholes are the local IPAM blocks (set by Set only).
+	blackholes []netip.Prefix
+	onIface    map[string]map[string]bool // interface name -> endpoint keys
 	// applied is what each endpoint wanted at its last apply, so that an
 	// apply of one endpoint prunes only what it no longer wants;
 	// dstOwner and ifaceOwner say which endpoint claimed what.

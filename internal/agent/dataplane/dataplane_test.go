@@ -37,6 +37,14 @@ func hostState(cfg func(*config.Config), eps ...calc.Endpoint) *calc.HostState {
 	return hs
 }
 
+// withBlackholes sets the local blocks of hs.
+func withBlackholes(hs *calc.HostState, blocks ...string) *calc.HostState {
+	for _, b := range blocks {
+		hs.Blackholes = append(hs.Blackholes, netip.MustParsePrefix(b))
+	}
+	return hs
+}
+
 // configured are the sysctl lines of an interface the agent set up.
 func configured(name string, v6 bool) []string {
 	l := []string{
@@ -102,10 +110,12 @@ func flatten(groups ...[]string) []string { return slices.Concat(groups...) }
 var hostFwd = []string{"sysctl net/ipv4/ip_forward 1", "sysctl net/ipv6/conf/all/forwarding 1"}
 
 // foreign are objects the agent must never touch: a route of its own
-// protocol on an unmanaged interface, and a route of another protocol
-// and a dynamic neighbour on a managed interface without endpoint.
+// protocol on an unmanaged interface, a route of another protocol and a
+// dynamic neighbour on a managed interface without endpoint, and a
+// blackhole route of another protocol.
 var foreign = []string{
 	"route 192.0.2.1/32 dev eth0 proto 80 scope link",
+	"route 10.98.0.0/26 blackhole proto 12",
 	"route 10.9.9.9/32 dev cali9 proto 4 scope link",
 	"neigh 10.9.9.9 dev cali9 lladdr 02:00:00:00:09:09 reachable",
 	"neigh 192.0.2.1 dev eth0 lladdr 02:00:00:00:00:01 permanent",
@@ -263,6 +273,47 @@ var steps = []step{
 		statuses: map[string]string{"ns/a": StatusUp},
 	},
 	{
+		name:  "blackholes for the local blocks; the workload routes inside are more specific",
+		links: []string{"cali1"},
+		desired: withBlackholes(hostState(nil, endpoint("a", "cali1", "", "10.65.0.5/32", "fd00:65::5/128")),
+			"10.65.0.0/26", "10.65.1.0/26", "fd00:65::/122"),
+		want: flatten(hostFwd, configured("cali1", true), []string{
+			"route 10.65.0.5/32 dev cali1 proto 80 scope link",
+			"route fd00:65::5/128 dev cali1 proto 80 scope global",
+			"route 10.65.0.0/26 blackhole proto 80",
+			"route 10.65.1.0/26 blackhole proto 80",
+			"route fd00:65::/122 blackhole proto 80",
+		}),
+		statuses: map[string]string{"ns/a": StatusUp},
+	},
+	{
+		name:  "blackholes repaired, stale ones removed, another route protocol",
+		links: []string{"cali1"},
+		tamper: func(k *FakeKernel) {
+			k.DelRoute("10.65.0.0/26")
+			k.DelRoute("10.65.9.0/26")
+			k.AddBlackhole("10.65.9.0/26", 81) // stale, ours (the protocol in use)
+		},
+		desired: withBlackholes(hostState(func(c *config.Config) { c.RouteProtocol = 81 }, endpoint("a", "cali1", "", "10.65.0.5/32")),
+			"10.65.0.0/26"),
+		want: flatten(hostFwd, configured("cali1", true), []string{
+			"route 10.65.0.5/32 dev cali1 proto 81 scope link",
+			"route 10.65.0.0/26 blackhole proto 81",
+		}),
+		statuses: map[string]string{"ns/a": StatusUp},
+	},
+	{
+		name:  "a single-address block held by an endpoint: its route, no blackhole",
+		links: []string{"cali1"},
+		desired: withBlackholes(hostState(nil, endpoint("a", "cali1", "", "10.65.0.5/32")),
+			"10.65.0.5/32", "10.65.0.6/32"),
+		want: flatten(hostFwd, configured("cali1", true), []string{
+			"route 10.65.0.5/32 dev cali1 proto 80 scope link",
+			"route 10.65.0.6/32 blackhole proto 80",
+		}),
+		statuses: map[string]string{"ns/a": StatusUp},
+	},
+	{
 		name:    "forwarding disabled by config",
 		desired: hostState(func(c *config.Config) { c.IPForwarding = false }),
 	},
@@ -301,6 +352,8 @@ func arrange(k *FakeKernel, s step) {
 	k.AddRoute("192.0.2.1/32", "eth0", 80)
 	k.DelRoute("10.9.9.9/32")
 	k.AddRoute("10.9.9.9/32", "cali9", 4)
+	k.DelRoute("10.98.0.0/26")
+	k.AddBlackhole("10.98.0.0/26", 12)
 	k.AddNeigh("10.9.9.9", "cali9", "02:00:00:00:09:09", false)
 	k.AddNeigh("192.0.2.1", "eth0", "02:00:00:00:00:01", true)
 	if s.tamper != nil {

@@ -136,6 +136,18 @@ func (k *FakeKernel) AddRoute(dst, dev string, proto int) {
 	k.routes[p] = route{Dst: p, Index: k.mustLink(dev).Index, Proto: proto, Scope: scope}
 }
 
+// AddBlackhole adds a blackhole route by hand (as `ip route add
+// blackhole DST proto P`).
+func (k *FakeKernel) AddBlackhole(dst string, proto int) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	p := netip.MustParsePrefix(dst)
+	if _, ok := k.routes[p]; ok {
+		panic("fake: route exists: " + dst)
+	}
+	k.routes[p] = route{Dst: p, Proto: proto, Blackhole: true}
+}
+
 // DelRoute deletes a route by hand, whoever owns it.
 func (k *FakeKernel) DelRoute(dst string) {
 	k.mu.Lock()
@@ -212,6 +224,7 @@ func (k *FakeKernel) Writes() map[string]int {
 //	link cali1 up
 //	neigh 10.65.0.3 dev cali1 lladdr ee:ee:ee:ee:ee:ee permanent
 //	route 10.65.0.3/32 dev cali1 proto 80 scope link
+//	route 10.65.0.0/26 blackhole proto 80
 //	sysctl net/ipv4/conf/cali1/proxy_arp 1
 func (k *FakeKernel) Dump() string {
 	k.mu.Lock()
@@ -230,6 +243,10 @@ func (k *FakeKernel) Dump() string {
 		lines = append(lines, fmt.Sprintf("link %s %s", l.Name, st))
 	}
 	for _, r := range k.routes {
+		if r.Blackhole {
+			lines = append(lines, fmt.Sprintf("route %s blackhole proto %d", r.Dst, r.Proto))
+			continue
+		}
 		scope := "global"
 		if r.Scope == scopeLink {
 			scope = "link"
@@ -269,7 +286,7 @@ func (k *FakeKernel) byIndex(i int) *fakeLink {
 
 func (k *FakeKernel) flush(index int) {
 	for p, r := range k.routes {
-		if r.Index == index {
+		if r.Index == index && !r.Blackhole {
 			delete(k.routes, p)
 		}
 	}
@@ -388,9 +405,13 @@ func (k *FakeKernel) listRoutes(proto int) ([]route, error) {
 	return out, nil
 }
 
-// usable checks what the kernel checks before adding a device route.
-func (k *FakeKernel) usable(index int) error {
-	l := k.byIndex(index)
+// usable checks what the kernel checks before adding a route: a device
+// route's interface must exist and be up.
+func (k *FakeKernel) usable(r route) error {
+	if r.Blackhole {
+		return nil
+	}
+	l := k.byIndex(r.Index)
 	switch {
 	case l == nil:
 		return syscall.ENODEV
@@ -406,7 +427,7 @@ func (k *FakeKernel) addRoute(r route) error {
 	if err := k.injected("addRoute"); err != nil {
 		return err
 	}
-	if err := k.usable(r.Index); err != nil {
+	if err := k.usable(r); err != nil {
 		return err
 	}
 	if _, ok := k.routes[r.Dst]; ok {
@@ -417,13 +438,22 @@ func (k *FakeKernel) addRoute(r route) error {
 	return nil
 }
 
+func (k *FakeKernel) routesTo(dst netip.Prefix) ([]route, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if r, ok := k.routes[dst]; ok {
+		return []route{r}, nil
+	}
+	return nil, nil
+}
+
 func (k *FakeKernel) replaceRoute(r route) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if err := k.injected("replaceRoute"); err != nil {
 		return err
 	}
-	if err := k.usable(r.Index); err != nil {
+	if err := k.usable(r); err != nil {
 		return err
 	}
 	k.routes[r.Dst] = r
@@ -437,9 +467,9 @@ func (k *FakeKernel) delRoute(r route) error {
 	if err := k.injected("delRoute"); err != nil {
 		return err
 	}
-	// As the kernel does, given dev and protocol: only a matching
-	// route is deleted; none matching is success for the seam.
-	if cur, ok := k.routes[r.Dst]; ok && cur.Index == r.Index && cur.Proto == r.Proto {
+	// As the kernel does, given dev (or type) and protocol: only a
+	// matching route is deleted; none matching is success for the seam.
+	if cur, ok := k.routes[r.Dst]; ok && cur.Index == r.Index && cur.Proto == r.Proto && cur.Blackhole == r.Blackhole {
 		delete(k.routes, r.Dst)
 		k.wrote("delRoute")
 	}

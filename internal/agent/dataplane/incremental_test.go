@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,14 +70,46 @@ func wepUpdate(name, iface, mac string, age int, ips ...string) syncer.Update {
 	return syncer.Update{Type: syncer.UpdateNew, Key: key, Value: w}
 }
 
+func poolUpdate(name, cidr string) syncer.Update {
+	p := v3.NewIPPool()
+	p.Metadata.Name = name
+	p.Spec.CIDR = cidr
+	key, err := resources.KeyOf(p)
+	if err != nil {
+		panic(err)
+	}
+	return syncer.Update{Type: syncer.UpdateNew, Key: key, Value: p}
+}
+
+func affinityUpdate(node, block, state string) syncer.Update {
+	p := netip.MustParsePrefix(block)
+	fam := "ipv4"
+	if p.Addr().Is6() {
+		fam = "ipv6"
+	}
+	key := calc.AffinityPrefix(node) + fam + "/block/" + strings.Replace(block, "/", "-", 1)
+	a, err := calc.DecodeAffinity(key, []byte(`{"state":"`+state+`"}`))
+	if err != nil {
+		panic(err)
+	}
+	return syncer.Update{Type: syncer.UpdateNew, Key: key, Value: a}
+}
+
 // TestIncrementalEqualsFullSet replays random endpoint changes (through
-// calc, conflicts included) and interface changes (added, deleted,
+// calc, conflicts included), block affinity changes (blackholes) and
+// interface changes (added, deleted,
 // recreated with a new index, down, without carrier) in random order.
 // After each step the dataplane applies only what changed; then a fresh
 // dataplane given the whole state over the same kernel must find nothing
 // to write and report the same statuses.
 func TestIncrementalEqualsFullSet(t *testing.T) {
 	ifaces := []string{"cali1", "cali2", "cali3", "cali4", "tap1"}
+	blackholes := 0 // steps that ended with a blackhole route
+	defer func() {
+		if blackholes == 0 {
+			t.Error("no step ended with a blackhole route: affinities not exercised")
+		}
+	}()
 	for seed := range uint64(40) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 11))
@@ -86,13 +120,39 @@ func TestIncrementalEqualsFullSet(t *testing.T) {
 				k.AddLink(name, true)
 			}
 			k.AddRoute("10.9.9.9/32", "cali1", 4) // foreign
+			pools := []syncer.Update{poolUpdate("p4", "10.0.0.0/24"), poolUpdate("p6", "fd00::/64")}
+			inc.OnUpdates(pools)
+			full.OnUpdates(pools)
 			hs, _ := inc.Take()
 			if err := d.Set(t.Context(), hs); err != nil {
 				t.Fatal(err)
 			}
 			for step := range 60 {
 				var what string
-				switch r := rng.IntN(10); {
+				apply := func() {
+					hs, changes := inc.Take()
+					var err error
+					if hs != nil {
+						err = d.Set(t.Context(), hs)
+					} else {
+						err = d.Update(t.Context(), changes)
+					}
+					if err != nil {
+						t.Logf("step %d %s: %v", step, what, err)
+					}
+				}
+				switch r := rng.IntN(11); {
+				case r == 10:
+					block := []string{"10.0.0.0/30", "10.0.0.4/30", "fd00::/126"}[rng.IntN(3)]
+					state := []string{"pending", calc.AffinityConfirmed, "pendingDeletion"}[rng.IntN(3)]
+					u := affinityUpdate("n1", block, state)
+					if rng.IntN(4) == 0 {
+						u = syncer.Update{Type: syncer.UpdateDeleted, Key: u.Key}
+					}
+					inc.OnUpdates([]syncer.Update{u})
+					full.OnUpdates([]syncer.Update{u})
+					what = fmt.Sprintf("affinity %s %s %s", u.Type, block, state)
+					apply()
 				case r < 5:
 					name := fmt.Sprintf("w%d", rng.IntN(6))
 					u := wepUpdate(name, ifaces[rng.IntN(len(ifaces))], "", rng.IntN(3),
@@ -106,16 +166,7 @@ func TestIncrementalEqualsFullSet(t *testing.T) {
 					inc.OnUpdates([]syncer.Update{u})
 					full.OnUpdates([]syncer.Update{u})
 					what = fmt.Sprintf("%s %s", u.Type, name)
-					hs, changes := inc.Take()
-					var err error
-					if hs != nil {
-						err = d.Set(t.Context(), hs)
-					} else {
-						err = d.Update(t.Context(), changes)
-					}
-					if err != nil {
-						t.Logf("step %d %s: %v", step, what, err)
-					}
+					apply()
 				default:
 					name := ifaces[rng.IntN(len(ifaces))]
 					present := k.HasLink(name)
@@ -144,6 +195,9 @@ func TestIncrementalEqualsFullSet(t *testing.T) {
 				}
 				settle(t, d, k)
 				check(t, fmt.Sprintf("step %d %s", step, what), d, k, full.HostState())
+				if strings.Contains(k.Dump(), "blackhole") {
+					blackholes++
+				}
 			}
 		})
 	}

@@ -21,9 +21,13 @@ type kernel interface {
 	// thread): vals[i] and errs[i] are paths[i]'s.
 	readSysctls(paths []string) (vals []string, errs []error)
 	writeSysctl(path, value string) error
-	// listRoutes returns the main table's routes of one protocol.
+	// listRoutes returns the main table's device and blackhole routes
+	// of one protocol.
 	listRoutes(proto int) ([]route, error)
 	addRoute(r route) error
+	// routesTo returns the main table's routes to exactly dst, of any
+	// protocol (Index 0 for routes without a device).
+	routesTo(dst netip.Prefix) ([]route, error)
 	replaceRoute(r route) error
 	delRoute(r route) error
 	// listNeighs returns every neighbour entry of both families.
@@ -63,12 +67,16 @@ const (
 	scopeLink     = 253
 )
 
-// route is a device route in the main table: Dst dev Index proto Proto.
+// route is a route in the main table: a device route (Dst dev Index
+// proto Proto), or with Blackhole a blackhole route (blackhole Dst proto
+// Proto), whose Index is 0 whatever the kernel says (it puts IPv6 ones on
+// lo).
 type route struct {
-	Dst   netip.Prefix
-	Index int
-	Proto int
-	Scope int
+	Dst       netip.Prefix
+	Index     int
+	Proto     int
+	Scope     int
+	Blackhole bool
 }
 
 type routeKey struct {
@@ -79,6 +87,9 @@ type routeKey struct {
 func (r route) key() routeKey { return routeKey{r.Dst, r.Index} }
 
 func (r route) String() string {
+	if r.Blackhole {
+		return fmt.Sprintf("blackhole %s proto %d", r.Dst, r.Proto)
+	}
 	return fmt.Sprintf("%s dev #%d proto %d scope %d", r.Dst, r.Index, r.Proto, r.Scope)
 }
 

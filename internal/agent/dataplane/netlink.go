@@ -167,26 +167,36 @@ func (k *netlinkKernel) listRoutes(proto int) ([]route, error) {
 	}
 	out := make([]route, 0, len(rs))
 	for _, r := range rs {
-		if r.Dst == nil || r.LinkIndex == 0 || len(r.MultiPath) > 0 {
+		if r.Dst == nil || len(r.MultiPath) > 0 {
 			continue
 		}
 		dst, ok := prefixFromIPNet(r.Dst)
 		if !ok {
 			continue
 		}
-		out = append(out, route{Dst: dst, Index: r.LinkIndex, Proto: int(r.Protocol), Scope: int(r.Scope)})
+		switch {
+		case r.Type == unix.RTN_BLACKHOLE:
+			out = append(out, route{Dst: dst, Proto: int(r.Protocol), Scope: int(r.Scope), Blackhole: true})
+		case r.Type == unix.RTN_UNICAST && r.LinkIndex != 0:
+			out = append(out, route{Dst: dst, Index: r.LinkIndex, Proto: int(r.Protocol), Scope: int(r.Scope)})
+		}
 	}
 	return out, nil
 }
 
 func toNetlinkRoute(r route) *netlink.Route {
-	return &netlink.Route{
+	nr := &netlink.Route{
 		LinkIndex: r.Index,
 		Dst:       &net.IPNet{IP: r.Dst.Addr().AsSlice(), Mask: net.CIDRMask(r.Dst.Bits(), r.Dst.Addr().BitLen())},
 		Protocol:  netlink.RouteProtocol(r.Proto),
 		Scope:     netlink.Scope(r.Scope),
 		Table:     unix.RT_TABLE_MAIN,
+		Type:      unix.RTN_UNICAST,
 	}
+	if r.Blackhole {
+		nr.LinkIndex, nr.Type = 0, unix.RTN_BLACKHOLE
+	}
+	return nr
 }
 
 func (k *netlinkKernel) addRoute(r route) error {
@@ -197,13 +207,31 @@ func (k *netlinkKernel) addRoute(r route) error {
 	return err
 }
 
+func (k *netlinkKernel) routesTo(dst netip.Prefix) ([]route, error) {
+	fam := netlink.FAMILY_V4
+	if dst.Addr().Is6() {
+		fam = netlink.FAMILY_V6
+	}
+	filter := &netlink.Route{Table: unix.RT_TABLE_MAIN,
+		Dst: &net.IPNet{IP: dst.Addr().AsSlice(), Mask: net.CIDRMask(dst.Bits(), dst.Addr().BitLen())}}
+	rs, err := k.h.RouteListFiltered(fam, filter, netlink.RT_FILTER_TABLE|netlink.RT_FILTER_DST)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]route, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, route{Dst: dst, Index: r.LinkIndex, Proto: int(r.Protocol), Scope: int(r.Scope), Blackhole: r.Type == unix.RTN_BLACKHOLE})
+	}
+	return out, nil
+}
+
 func (k *netlinkKernel) replaceRoute(r route) error {
 	return k.h.RouteReplace(toNetlinkRoute(r))
 }
 
 func (k *netlinkKernel) delRoute(r route) error {
-	// Dev and protocol are part of the request, so the kernel deletes
-	// only the agent's route on that interface, never another's.
+	// Dev (or type blackhole) and protocol are part of the request, so
+	// the kernel deletes only the agent's route, never another's.
 	err := k.h.RouteDel(toNetlinkRoute(r))
 	if errors.Is(err, syscall.ESRCH) || errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ENODEV) {
 		return nil

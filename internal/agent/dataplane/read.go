@@ -90,8 +90,9 @@ func (d *Linux) readKernel(cfg *config.Config) error {
 	return nil
 }
 
-// ownRoutes lists the agent's routes on managed interfaces: those of its
-// protocol, and of the protocol it used before if that changed.
+// ownRoutes lists the agent's routes: those of its protocol, and of the
+// protocol it used before if that changed, on managed interfaces, and
+// its blackhole routes.
 func (d *Linux) ownRoutes(cfg *config.Config, managed map[int]bool) (map[routeKey]route, error) {
 	protos := []int{cfg.RouteProtocol}
 	if p := d.rec.proto; p != 0 && p != cfg.RouteProtocol {
@@ -104,7 +105,7 @@ func (d *Linux) ownRoutes(cfg *config.Config, managed map[int]bool) (map[routeKe
 			return nil, fmt.Errorf("list routes: %w", err)
 		}
 		for _, r := range rs {
-			if managed[r.Index] {
+			if managed[r.Index] || r.Blackhole {
 				out[r.key()] = r
 			}
 		}

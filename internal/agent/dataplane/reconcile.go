@@ -23,6 +23,7 @@ func (d *Linux) Set(ctx context.Context, hs *calc.HostState) error {
 	}
 	cfg := hs.Config
 	d.cfg = &cfg
+	d.blackholes = slices.Clone(hs.Blackholes)
 	clear(d.desired)
 	clear(d.onIface)
 	for i := range hs.Endpoints {
@@ -176,6 +177,7 @@ func (a *applier) applyAll(ctx context.Context) {
 		}
 		a.apply(k, d.desired[k])
 	}
+	a.blackholes()
 	a.prune()
 	d.rec.proto = a.cfg.RouteProtocol
 	d.resetStatuses(keys)
@@ -298,7 +300,7 @@ func (a *applier) endpoint(key string, e *calc.Endpoint, l link, ae *appliedEndp
 		d.dstOwner[dst] = key
 		a.wantRoutes[r.key()] = true
 		ae.routes = append(ae.routes, r.key())
-		if err := a.route(r, l.Name); err != nil {
+		if err := a.route(r, "dev "+l.Name); err != nil {
 			errs = append(errs, err)
 		}
 		if e.MAC == "" {
@@ -328,10 +330,29 @@ func (a *applier) sysctl(k sysctlKey, value string) error {
 	return nil
 }
 
+// blackholes programs a blackhole route for each local IPAM block, after
+// the endpoints (an endpoint's route to the same destination, from a
+// single-address block, wins). The workload routes inside a block are
+// more specific, so they are unaffected.
+func (a *applier) blackholes() {
+	d := a.d
+	for _, dst := range d.blackholes {
+		if _, taken := d.dstOwner[dst]; taken {
+			continue
+		}
+		r := route{Dst: dst, Proto: a.cfg.RouteProtocol, Scope: scopeUniverse, Blackhole: true}
+		a.wantRoutes[r.key()] = true
+		if err := a.route(r, "blackhole"); err != nil {
+			a.errs = append(a.errs, err)
+		}
+	}
+}
+
 // route adds r, or replaces the agent's own route to the same
 // destination. A route to the destination that the agent does not own is
-// never replaced.
-func (a *applier) route(r route, ifName string) error {
+// never replaced. via says where r goes, for messages ("dev cali1",
+// "blackhole").
+func (a *applier) route(r route, via string) error {
 	d := a.d
 	if cur, ok := d.rec.routes[r.key()]; ok && cur == r {
 		return nil
@@ -350,23 +371,48 @@ func (a *applier) route(r route, ifName string) error {
 		a.reloaded = true
 		if rerr := d.reloadRoutes(a.cfg); rerr != nil {
 			d.metrics.failed(op)
-			return fmt.Errorf("route %s dev %s: %w", r.Dst, ifName, rerr)
+			return fmt.Errorf("route %s %s: %w", r.Dst, via, rerr)
 		}
-		return a.route(r, ifName)
+		return a.route(r, via)
+	}
+	if errors.Is(err, errRouteExists) && !r.Blackhole && a.adoptable(r) {
+		// The route in the way goes through the endpoint's own
+		// interface (a CNI plugin added it so that the container is
+		// reachable at once): the agent takes it over, as it owns its
+		// workload interfaces.
+		op, do, ours = "route_replace", d.k.replaceRoute, true
+		d.metrics.op(op)
+		err = do(r)
 	}
 	if err != nil {
 		d.metrics.failed(op)
 		if errors.Is(err, errRouteExists) {
-			return fmt.Errorf("route %s dev %s: another route to %s exists that the agent does not own; not replacing it", r.Dst, ifName, r.Dst)
+			return fmt.Errorf("route %s %s: another route to %s exists that the agent does not own; not replacing it", r.Dst, via, r.Dst)
 		}
-		return fmt.Errorf("route %s dev %s: %w", r.Dst, ifName, err)
+		return fmt.Errorf("route %s %s: %w", r.Dst, via, err)
 	}
 	if ours && old.key() != r.key() {
 		delete(d.rec.routes, old.key()) // replaced in place
 	}
 	d.rec.routes[r.key()] = r
-	d.log.Debug("route programmed", "dst", r.Dst, "interface", ifName, "op", op)
+	d.log.Debug("route programmed", "dst", r.Dst, "via", via, "op", op)
 	return nil
+}
+
+// adoptable reports whether every route in the way of r goes out r's
+// own device: a route to the endpoint through its own interface, added
+// by whoever created the interface, which the agent may take over.
+func (a *applier) adoptable(r route) bool {
+	rs, err := a.d.k.routesTo(r.Dst)
+	if err != nil || len(rs) == 0 {
+		return false
+	}
+	for _, x := range rs {
+		if x.Blackhole || x.Index != r.Index {
+			return false
+		}
+	}
+	return true
 }
 
 func (a *applier) neigh(n neigh, ifName string) error {

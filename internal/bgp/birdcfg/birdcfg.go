@@ -1,6 +1,6 @@
 // Package birdcfg turns the datastore's BGP view (Nodes, BGPPeers,
-// BGPConfigurations, IPPools) into one BIRD 2 configuration file for one
-// node, covering IPv4 and IPv6.
+// BGPConfigurations, IPPools, the node's IPAM block affinities) into one
+// BIRD 2 configuration file for one node, covering IPv4 and IPv6.
 //
 // It is pure: no files, no processes, no sockets. View folds syncer
 // updates; Render is a function of its Input and Options, and the same
@@ -42,10 +42,13 @@ type Input struct {
 	Peers []*v3.BGPPeer
 	Pools []*v3.IPPool
 
-	// Later: IPAM blocks affine to this node (aggregation: export the
-	// block, blackhole it locally, /32s only for borrowed addresses) go
-	// here, rendered as a static protocol whose routes the export filters
-	// accept next to the kernel-learned workload routes.
+	// Blocks are the IPAM blocks affine to this node (confirmed
+	// affinities), sorted, IPv4 first. Those inside an IP pool are
+	// announced as one route each (a static protocol of blackhole routes
+	// that never reaches the kernel: the agent programs the blackholes);
+	// the node's workload routes inside them are not announced, only
+	// those of addresses borrowed from another node's block.
+	Blocks []netip.Prefix
 }
 
 // Options are the host-side settings that do not come from the datastore.

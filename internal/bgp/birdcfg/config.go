@@ -22,8 +22,9 @@ func (r *renderer) writeConfig(out *strings.Builder, routerID string, sessions [
 
 	h := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
 	h("# BIRD 2 configuration for node %s, rendered by calico-node from the", comment(r.in.NodeName))
-	h("# datastore (Nodes, BGPPeers, BGPConfigurations, IPPools). Do not edit:")
-	h("# it is rewritten whenever those change. docs/bgp.md explains it.")
+	h("# datastore (Nodes, BGPPeers, BGPConfigurations, IPPools, IPAM block")
+	h("# affinities). Do not edit: it is rewritten whenever those change.")
+	h("# docs/bgp.md explains it.")
 	if len(r.problems) > 0 {
 		h("#")
 		h("# Problems and notes (what a problem names is left out):")
@@ -106,10 +107,13 @@ func (r *renderer) writeFilters(w func(string, ...any), fam int) {
 	fn("calico_pool", fmt.Sprintf("Inside any IPv%d pool (pools: %s).", fam, poolNames(ps, func(pool) bool { return true })), func(pool) bool { return true })
 	fn("calico_export_pool", fmt.Sprintf("Inside an IPv%d pool whose routes are announced (not disableBGPExport): %s.", fam, poolNames(ps, func(p pool) bool { return !p.noBGP })), func(p pool) bool { return !p.noBGP })
 	fn("calico_encap_pool", fmt.Sprintf("Inside an IPIP or VXLAN IPv%d pool, whose routes the agent programs itself: %s.", fam, poolNames(ps, func(p pool) bool { return p.encap })), func(p pool) bool { return p.encap })
+	r.writeBlockFilters(w, fam)
 
-	w("# To BGP peers: this host's workload routes, nothing learned from a peer.")
+	w("# To BGP peers: this host's blocks, one route each, and its workload routes")
+	w("# outside them (addresses borrowed from another host's block); nothing")
+	w("# learned from a peer.")
 	w("filter calico_export_%s {", sfx)
-	w("  if calico_workload_route() && calico_export_pool_%s() then accept;", sfx)
+	r.writeExportRules(w, sfx)
 	w("  reject;")
 	w("}")
 	w("")
@@ -122,8 +126,9 @@ func (r *renderer) writeFilters(w func(string, ...any), fam int) {
 	w("  reject;")
 	w("}")
 	w("")
-	w("# To the kernel: routes learned by BGP only (never device routes or the")
-	w("# agent's own routes), except those of IPIP/VXLAN pools.")
+	w("# To the kernel: routes learned by BGP only (never device routes, the")
+	w("# agent's own routes or this node's block routes, whose blackholes the")
+	w("# agent programs), except those of IPIP/VXLAN pools.")
 	w("filter calico_kernel_%s {", sfx)
 	w("  if source != RTS_BGP then reject;")
 	w("  if calico_encap_pool_%s() then reject;", sfx)
@@ -146,7 +151,6 @@ func (r *renderer) writeWorkloadRoute(w func(string, ...any)) {
 	w("# A route of this host's workloads, as the agent programs it: learned from")
 	w("# the kernel (source RTS_INHERIT; BIRD keeps the kernel's route protocol in")
 	w("# krt_source), route protocol %d, through a workload interface.", r.opt.RouteProtocol)
-	w("# Later: IPAM block routes (static protocol) are accepted here too.")
 	w("function calico_workload_route() {")
 	w("  if source != RTS_INHERIT then return false;")
 	w("  if krt_source != %d then return false;", r.opt.RouteProtocol)
@@ -232,6 +236,9 @@ func (r *renderer) writeBaseProtocols(w func(string, ...any), fams []int) {
 		w("  graceful restart on;")
 		w("  merge paths on;")
 		w("}")
+	}
+	for _, fam := range fams {
+		r.writeBlockProtocol(w, fam)
 	}
 }
 
@@ -331,6 +338,13 @@ func (r *renderer) writeSession(w func(string, ...any), s *session) {
 	w("}")
 }
 
+// writeExportRules writes the accepting rules of the export filters:
+// the node's block routes, and its workload routes outside its blocks.
+func (r *renderer) writeExportRules(w func(string, ...any), sfx string) {
+	w("  if calico_block_route_%s() && calico_export_pool_%s() then accept;", sfx, sfx)
+	w("  if calico_workload_route() && calico_export_pool_%s() && !calico_own_block_%s() then accept;", sfx, sfx)
+}
+
 // writeReflectFilter writes the export filter of a route reflector's iBGP
 // sessions.
 func (r *renderer) writeReflectFilter(w func(string, ...any), sfx string) {
@@ -338,7 +352,7 @@ func (r *renderer) writeReflectFilter(w func(string, ...any), sfx string) {
 	w("# routes learned by BGP, which BIRD reflects by the iBGP rules (to clients")
 	w("# everything, to non-clients what came from clients).")
 	w("filter calico_export_rr_%s {", sfx)
-	w("  if calico_workload_route() && calico_export_pool_%s() then accept;", sfx)
+	r.writeExportRules(w, sfx)
 	w("  if source = RTS_BGP then accept;")
 	w("  reject;")
 	w("}")

@@ -1,6 +1,7 @@
 package birdcfg
 
 import (
+	"net/netip"
 	"os"
 	"strings"
 	"testing"
@@ -52,6 +53,11 @@ func FuzzRender(f *testing.F) {
 			NodeName: name, Global: global,
 			NodeConfigs: map[string]*v3.BGPConfigurationSpec{other.Metadata.Name: {ListenPort: port / 2}},
 			Nodes:       []*v3.Node{me, other, nil}, Peers: []*v3.BGPPeer{p1, p2, nil}, Pools: []*v3.IPPool{pool, nil},
+		}
+		// Blocks as any prefix (valid or not, in the pool or not, the
+		// pool itself), as a View could hand them over.
+		if b, err := netip.ParsePrefix(cidr); err == nil {
+			in.Blocks = []netip.Prefix{b, b.Masked(), netip.PrefixFrom(b.Addr(), min(b.Addr().BitLen(), b.Bits()+int(asn%8))).Masked(), {}}
 		}
 		opt := Options{InterfacePrefixes: []string{ifPrefix, "tap"}, RouteProtocol: int(port),
 			Password: func(s, k string) (string, error) { return s + k, nil }}

@@ -33,6 +33,8 @@ var goldenCases = []struct {
 	{"options", "options.yaml", "node-a"},
 	{"options-other-node", "options.yaml", "node-b"},
 	{"pools", "pools.yaml", "node-a"},
+	{"blocks", "blocks.yaml", "node-a"},
+	{"blocks-borrower", "blocks.yaml", "node-b"},
 	{"ipv6-only", "ipv6only.yaml", "node-a"},
 	{"bad-inputs", "bad.yaml", "node-a"},
 	{"bad-inputs-mesh-dup-target", "bad.yaml", "node-c"},

@@ -1,7 +1,9 @@
 package birdcfg
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -46,7 +48,9 @@ func put(t testing.TB, r v3.Resource) syncer.Update {
 	return syncer.Update{Type: syncer.UpdateNew, Key: k, Value: r, Revision: 1}
 }
 
-// loadInput folds a resource file into a View and takes the Input of node.
+// loadInput folds a resource file into a View, with the IPAM block
+// affinities of its companion file if there is one (blocks.yaml:
+// blocks.affinities), and takes the Input of node.
 func loadInput(t testing.TB, file, node string) *Input {
 	t.Helper()
 	v := NewView()
@@ -54,8 +58,35 @@ func loadInput(t testing.TB, file, node string) *Input {
 	for _, r := range loadResources(t, file) {
 		us = append(us, put(t, r))
 	}
+	us = append(us, loadAffinities(t, file)...)
 	v.OnUpdates(us)
 	return v.Input(node)
+}
+
+// loadAffinities reads the affinities file beside a resource file: one
+// "key value" per line (the value may be empty), # comments. The values
+// are decoded as the syncer's decoder does.
+func loadAffinities(t testing.TB, file string) []syncer.Update {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", strings.TrimSuffix(file, ".yaml")+".affinities"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	var us []syncer.Update
+	for _, l := range strings.Split(string(data), "\n") {
+		if l = strings.TrimSpace(l); l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		k, val, _ := strings.Cut(l, " ")
+		a, err := DecodeAffinity(k, []byte(strings.TrimSpace(val)))
+		if err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		us = append(us, syncer.Update{Type: syncer.UpdateNew, Key: k, Value: a, Revision: 1})
+	}
+	return us
 }
 
 func requireBIRD(t testing.TB) {

@@ -36,6 +36,18 @@ type lab struct {
 	prefix string
 	fabric string
 	nodes  map[string]*labNode
+	// affinities are confirmed block affinities folded in by start.
+	affinities []syncer.Update
+}
+
+// affine gives node the IPAM block cidr (a confirmed affinity).
+func (l *lab) affine(node, cidr string) {
+	key := AffinityPrefix(node) + "ipv4/block/" + strings.Replace(cidr, "/", "-", 1)
+	a, err := DecodeAffinity(key, []byte(`{"state":"confirmed"}`))
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	l.affinities = append(l.affinities, syncer.Update{Type: syncer.UpdateNew, Key: key, Value: a, Revision: 1})
 }
 
 func requireRoot(t *testing.T) {
@@ -112,7 +124,7 @@ func (l *lab) start(resources string) {
 		}
 		us = append(us, put(t, r))
 	}
-	v.OnUpdates(us)
+	v.OnUpdates(append(us, l.affinities...))
 	for _, name := range sortedKeys(map[string]string{"a": "", "b": "", "c": ""}) {
 		n := l.nodes["node-"+name]
 		if n == nil {
@@ -324,4 +336,63 @@ spec:
 	l.waitRoute("node-b", "10.65.3.1", "via 10.99.0.3", "proto bird")
 	l.waitRoute("node-c", "10.65.2.1", "via 10.99.0.2", "proto bird")
 	l.waitRoute("node-a", "10.65.2.1", "via 10.99.0.2", "proto bird")
+}
+
+// TestPrivilegedAggregation: node-a owns block 10.65.0.0/26 and node-b
+// owns 10.65.0.64/26 and has borrowed 10.65.0.10 from node-a's block. Each
+// block is announced as one route; node-a's workload inside its block is
+// not announced by itself, node-b's borrowed address is, and wins by
+// longest-prefix match everywhere, on node-a too, over node-a's blackhole
+// (programmed here by hand, as the agent does). BIRD writes no block route
+// of its own into the kernel.
+func TestPrivilegedAggregation(t *testing.T) {
+	requireRoot(t)
+	l := newLab(t, "g", labAddrs)
+	l.route("node-a", "10.65.0.5/32 dev cali0 proto 80 scope link")
+	l.route("node-a", "blackhole 10.65.0.0/26 proto 80")
+	l.route("node-a", "10.65.7.1/32 dev cali0 proto 80 scope link") // outside its blocks: announced
+	l.route("node-b", "10.65.0.70/32 dev cali0 proto 80 scope link")
+	l.route("node-b", "blackhole 10.65.0.64/26 proto 80")
+	l.route("node-b", "10.65.0.10/32 dev cali0 proto 80 scope link") // borrowed from node-a's block
+	l.affine("node-a", "10.65.0.0/26")
+	l.affine("node-a", "10.66.0.0/26") // disableBGPExport pool: not announced
+	l.affine("node-b", "10.65.0.64/26")
+	l.start(labNodes(nil) + labPools)
+
+	l.waitRoute("node-c", "10.65.0.0/26", "via 10.99.0.1", "proto bird")
+	l.waitRoute("node-c", "10.65.0.64/26", "via 10.99.0.2", "proto bird")
+	l.waitRoute("node-c", "10.65.0.10", "via 10.99.0.2", "proto bird")
+	l.waitRoute("node-c", "10.65.7.1", "via 10.99.0.1", "proto bird")
+	l.waitRoute("node-a", "10.65.0.10", "via 10.99.0.2", "proto bird")
+	l.waitRoute("node-a", "10.65.0.64/26", "via 10.99.0.2", "proto bird")
+	l.waitRoute("node-b", "10.65.0.0/26", "via 10.99.0.1", "proto bird")
+	time.Sleep(2 * time.Second) // give a wrong announcement time to show
+	l.noRoute("node-c", "10.65.0.5", "10.65.0.70", "10.66.0.0/26")
+	l.noRoute("node-b", "10.65.0.5", "10.66.0.0/26")
+
+	// Forwarding follows: node-a sends the borrowed address to node-b,
+	// and drops an unallocated address of its block.
+	if got := run(t, "ip", "-n", l.nodes["node-a"].ns, "route", "get", "10.65.0.10"); !strings.Contains(got, "via 10.99.0.2") {
+		t.Errorf("node-a: route get 10.65.0.10 = %q, want via node-b", got)
+	}
+	if got := run(t, "ip", "-n", l.nodes["node-a"].ns, "-4", "route", "show", "10.65.0.0/26"); strings.TrimSpace(got) != "blackhole 10.65.0.0/26 proto 80" {
+		t.Errorf("node-a: routes to its own block = %q, want only the agent's blackhole", got)
+	}
+	for _, n := range []string{"node-a", "node-b"} {
+		for _, line := range strings.Split(l.routes(n), "\n") {
+			if strings.HasPrefix(line, "blackhole") && strings.Contains(line, "proto bird") {
+				t.Errorf("%s: BIRD wrote a blackhole route into the kernel: %q", n, line)
+			}
+		}
+		// The filters meet the agent's blackhole routes (no interface)
+		// without a runtime error.
+		if b, _ := os.ReadFile(filepath.Join(l.nodes[n].dir, "bird.log")); strings.Contains(string(b), "error") {
+			t.Errorf("%s: BIRD logged an error:\n%s", n, b)
+		}
+	}
+	show := l.birdc("node-a", "show", "route", "export", "Mesh_10_99_0_3")
+	t.Logf("node-a: birdc show route export Mesh_10_99_0_3:\n%s", show)
+	if strings.Contains(show, "10.65.0.5/32") || !strings.Contains(show, "10.65.0.0/26") {
+		t.Errorf("node-a exports to node-c: want 10.65.0.0/26 and not 10.65.0.5/32:\n%s", show)
+	}
 }

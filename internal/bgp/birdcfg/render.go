@@ -24,7 +24,8 @@ type renderer struct {
 	nodes      map[string]*nodeInfo
 	nodeNames  []string
 	me         *nodeInfo
-	pools      map[int][]pool // by family
+	pools      map[int][]pool         // by family
+	blocks     map[int][]netip.Prefix // the node's blocks inside a pool, by family
 }
 
 func (r *renderer) problem(format string, args ...any) {
@@ -71,6 +72,7 @@ func Render(in *Input, opt Options) *Result {
 	}
 	r.parseNodes()
 	r.parsePools()
+	r.parseBlocks()
 	r.me = r.nodes[in.NodeName]
 
 	var sessions []*session

@@ -1,6 +1,7 @@
 package birdcfg
 
 import (
+	"net/netip"
 	"reflect"
 	"slices"
 	"strings"
@@ -11,7 +12,9 @@ import (
 )
 
 // View keeps the resources that shape BGP: Nodes, BGPPeers,
-// BGPConfigurations and IPPools, by name. Updates of other kinds are
+// BGPConfigurations and IPPools, by name, and the confirmed IPAM block
+// affinities of every node it is given (keys under AffinityPrefix, values
+// as DecodeAffinity returns them or raw). Updates of other kinds are
 // ignored; a value of an unexpected type counts as a delete. It is not
 // safe for concurrent use.
 type View struct {
@@ -19,6 +22,8 @@ type View struct {
 	peers   map[string]*v3.BGPPeer
 	configs map[string]*v3.BGPConfiguration
 	pools   map[string]*v3.IPPool
+	// blocks are the confirmed affinities by node, then block.
+	blocks map[string]map[netip.Prefix]bool
 }
 
 // NewView returns an empty View.
@@ -28,6 +33,7 @@ func NewView() *View {
 		peers:   map[string]*v3.BGPPeer{},
 		configs: map[string]*v3.BGPConfiguration{},
 		pools:   map[string]*v3.IPPool{},
+		blocks:  map[string]map[netip.Prefix]bool{},
 	}
 }
 
@@ -36,6 +42,10 @@ func NewView() *View {
 // resourceVersion does not count).
 func (v *View) OnUpdates(us []syncer.Update) (changed bool) {
 	for _, u := range us {
+		if IsAffinityKey(u.Key) {
+			changed = v.applyAffinity(u) || changed
+			continue
+		}
 		info, _, name, ok := resources.ParseKey(u.Key)
 		if !ok {
 			continue
@@ -67,6 +77,41 @@ func (v *View) OnUpdates(us []syncer.Update) (changed bool) {
 	return changed
 }
 
+// applyAffinity folds in one affinity update and reports whether the
+// node's confirmed blocks changed. Only confirmed affinities count: a
+// pending block may not exist yet, and one pending deletion is going.
+func (v *View) applyAffinity(u syncer.Update) bool {
+	var a *Affinity
+	switch val := u.Value.(type) {
+	case *Affinity:
+		a = val
+	case []byte:
+		a, _ = DecodeAffinity(u.Key, val)
+	}
+	node, block, err := parseAffinityKey(u.Key)
+	if err != nil {
+		return false
+	}
+	confirmed := u.Type != syncer.UpdateDeleted && a != nil && a.State == AffinityConfirmed &&
+		a.Node == node && a.Block == block
+	had := v.blocks[node][block]
+	switch {
+	case confirmed && !had:
+		if v.blocks[node] == nil {
+			v.blocks[node] = map[netip.Prefix]bool{}
+		}
+		v.blocks[node][block] = true
+	case !confirmed && had:
+		delete(v.blocks[node], block)
+		if len(v.blocks[node]) == 0 {
+			delete(v.blocks, node)
+		}
+	default:
+		return false
+	}
+	return true
+}
+
 // apply stores val under name (or removes it when del or val is nil) and
 // reports whether the stored value changed in a way same cannot see past.
 func apply[T any](m map[string]*T, name string, val *T, del bool, same func(a, b *T) bool) bool {
@@ -92,6 +137,10 @@ func (v *View) Input(nodeName string) *Input {
 		Peers:       sortedCopies(v.peers, (*v3.BGPPeer).DeepCopy),
 		Pools:       sortedCopies(v.pools, (*v3.IPPool).DeepCopy),
 	}
+	for b := range v.blocks[nodeName] {
+		in.Blocks = append(in.Blocks, b)
+	}
+	sortPrefixes(in.Blocks)
 	for name, c := range v.configs {
 		spec := &c.DeepCopy().Spec
 		switch {
@@ -119,4 +168,14 @@ func sortedCopies[T any](m map[string]*T, cp func(*T) *T) []*T {
 		out = append(out, cp(m[n]))
 	}
 	return out
+}
+
+// sortPrefixes sorts IPv4 before IPv6, then by address and length.
+func sortPrefixes(ps []netip.Prefix) {
+	slices.SortFunc(ps, func(a, b netip.Prefix) int {
+		if c := a.Addr().Compare(b.Addr()); c != 0 {
+			return c
+		}
+		return a.Bits() - b.Bits()
+	})
 }
