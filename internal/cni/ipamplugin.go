@@ -68,25 +68,35 @@ func (p *Plugin) IPAMAdd(args *skel.CmdArgs) error {
 		return err
 	}
 	defer done()
-	cfg, id := r.cfg, r.id
-	if !cfg.AssignIPv4 && !cfg.AssignIPv6 {
-		return configErr("ipam.assign_ipv4 and ipam.assign_ipv6 are both false: nothing to assign")
-	}
-	lock, err := lockHost(r.ctx, cfg.LockFile)
+	res, err := ipamAdd(r.ctx, r.be, r.log, r.cfg, r.id)
 	if err != nil {
-		return asCNIError("ipam_lock_file", err)
+		return err
+	}
+	return p.printResult(res, r.cfg.CNIVersion)
+}
+
+// ipamAdd is calico-ipam's ADD: the calico plugin runs it in its own
+// process when its IPAM is calico-ipam (no second process, no second
+// connection), and calico-ipam's binary runs it when delegated to.
+func ipamAdd(ctx context.Context, be datastore.Backend, log *slog.Logger, cfg *Config, id Identity) (*types100.Result, error) {
+	if !cfg.AssignIPv4 && !cfg.AssignIPv6 {
+		return nil, configErr("ipam.assign_ipv4 and ipam.assign_ipv6 are both false: nothing to assign")
+	}
+	lock, err := lockHost(ctx, cfg.LockFile)
+	if err != nil {
+		return nil, asCNIError("ipam_lock_file", err)
 	}
 	defer lock.Unlock()
 
-	c := ipam.New(r.be, r.log)
+	c := ipam.New(be, log)
 	handle := id.HandleID()
-	existing, err := c.IPsByHandle(r.ctx, handle)
+	existing, err := c.IPsByHandle(ctx, handle)
 	if err != nil && !errors.Is(err, datastore.ErrNotFound) {
-		return asCNIError("read IPAM handle "+handle, err)
+		return nil, asCNIError("read IPAM handle "+handle, err)
 	}
 	var v4, v6 []netip.Addr
 	if len(existing) > 0 {
-		r.log.Info("handle already holds addresses: returning them", "handle", handle, "ips", existing)
+		log.Info("handle already holds addresses: returning them", "handle", handle, "ips", existing)
 		for _, a := range existing {
 			if a.Is4() {
 				v4 = append(v4, a)
@@ -101,30 +111,30 @@ func (p *Plugin) IPAMAdd(args *skel.CmdArgs) error {
 		}
 		if cfg.AssignIPv4 {
 			aa.Num4 = 1
-			if aa.IPv4Pools, err = resolvePools(r.ctx, r.be, "ipam.ipv4_pools", cfg.IPAM.IPv4Pools, true); err != nil {
-				return err
+			if aa.IPv4Pools, err = resolvePools(ctx, be, "ipam.ipv4_pools", cfg.IPAM.IPv4Pools, true); err != nil {
+				return nil, err
 			}
 		}
 		if cfg.AssignIPv6 {
 			aa.Num6 = 1
-			if aa.IPv6Pools, err = resolvePools(r.ctx, r.be, "ipam.ipv6_pools", cfg.IPAM.IPv6Pools, false); err != nil {
-				return err
+			if aa.IPv6Pools, err = resolvePools(ctx, be, "ipam.ipv6_pools", cfg.IPAM.IPv6Pools, false); err != nil {
+				return nil, err
 			}
 		}
-		v4, v6, err = c.AutoAssign(r.ctx, aa)
+		v4, v6, err = c.AutoAssign(ctx, aa)
 		if err != nil {
 			if errors.Is(err, ipam.ErrNoPools) || errors.Is(err, ipam.ErrExhausted) {
-				return types.NewError(types.ErrInternal, fmt.Sprintf("calico-ipam: node %s: %v", cfg.Node, err), "")
+				return nil, types.NewError(types.ErrInternal, fmt.Sprintf("calico-ipam: node %s: %v", cfg.Node, err), "")
 			}
-			return asCNIError("assign addresses", err)
+			return nil, asCNIError("assign addresses", err)
 		}
-		r.log.Info("assigned", "handle", handle, "ipv4", v4, "ipv6", v6)
+		log.Info("assigned", "handle", handle, "ipv4", v4, "ipv6", v6)
 	}
 	res := &types100.Result{CNIVersion: types100.ImplementedSpecVersion}
 	for _, a := range append(v4, v6...) {
 		res.IPs = append(res.IPs, &types100.IPConfig{Address: hostNet(a)})
 	}
-	return p.printResult(res, cfg.CNIVersion)
+	return res, nil
 }
 
 // hostNet is a as a /32 or /128.
@@ -170,16 +180,21 @@ func (p *Plugin) IPAMDel(args *skel.CmdArgs) error {
 		return err
 	}
 	defer done()
-	lock, err := lockHost(r.ctx, r.cfg.LockFile)
+	return ipamDel(r.ctx, r.be, r.log, r.cfg, r.id)
+}
+
+// ipamDel is calico-ipam's DEL (see ipamAdd).
+func ipamDel(ctx context.Context, be datastore.Backend, log *slog.Logger, cfg *Config, id Identity) error {
+	lock, err := lockHost(ctx, cfg.LockFile)
 	if err != nil {
 		return asCNIError("ipam_lock_file", err)
 	}
 	defer lock.Unlock()
-	ips, err := ipam.New(r.be, r.log).ReleaseByHandle(r.ctx, r.id.HandleID())
+	ips, err := ipam.New(be, log).ReleaseByHandle(ctx, id.HandleID())
 	if err != nil {
-		return asCNIError("release handle "+r.id.HandleID(), err)
+		return asCNIError("release handle "+id.HandleID(), err)
 	}
-	r.log.Info("released", "handle", r.id.HandleID(), "ips", ips)
+	log.Info("released", "handle", id.HandleID(), "ips", ips)
 	return nil
 }
 

@@ -85,30 +85,31 @@ func isNotFound(err error) bool {
 	return errors.As(err, &nf) || errors.Is(err, unix.ENODEV)
 }
 
-// create makes the pair, configures both ends and returns the container
-// end's MAC. On failure, what it made is removed.
-func (v veth) create() (mac net.HardwareAddr, err error) {
+// makePair makes the pair, the container end in its namespace, both up:
+// what needs no address, so that it can be done while the addresses are
+// being allocated. On failure, what it made is removed.
+func (v veth) makePair() (err error) {
 	cns, err := netns.GetFromPath(v.NetNS)
 	if err != nil {
-		return nil, fmt.Errorf("container namespace %s: %w", v.NetNS, err)
+		return fmt.Errorf("container namespace %s: %w", v.NetNS, err)
 	}
 	defer cns.Close()
 	if self, err := netns.GetFromPath("/proc/thread-self/ns/net"); err == nil {
 		same := self.Equal(cns)
 		self.Close()
 		if same {
-			return nil, fmt.Errorf("CNI_NETNS %s is the plugin's own network namespace", v.NetNS)
+			return fmt.Errorf("CNI_NETNS %s is the plugin's own network namespace", v.NetNS)
 		}
 	}
 	ch, err := netlink.NewHandleAt(cns)
 	if err != nil {
-		return nil, fmt.Errorf("container namespace %s: %w", v.NetNS, err)
+		return fmt.Errorf("container namespace %s: %w", v.NetNS, err)
 	}
 	defer ch.Close()
 
 	// A host end left by an earlier attachment of the same workload.
 	if err := removeLink(v.HostName); err != nil {
-		return nil, err
+		return err
 	}
 	pair := &netlink.Veth{
 		LinkAttrs:     netlink.LinkAttrs{Name: v.HostName, HardwareAddr: HostVethMAC, MTU: v.MTU},
@@ -117,7 +118,7 @@ func (v veth) create() (mac net.HardwareAddr, err error) {
 		PeerNamespace: netlink.NsFd(int(cns)),
 	}
 	if err := netlink.LinkAdd(pair); err != nil {
-		return nil, fmt.Errorf("add veth %s (container end %s in %s): %w", v.HostName, v.IfName, v.NetNS, err)
+		return fmt.Errorf("add veth %s (container end %s in %s): %w", v.HostName, v.IfName, v.NetNS, err)
 	}
 	defer func() {
 		if err != nil {
@@ -126,22 +127,47 @@ func (v veth) create() (mac net.HardwareAddr, err error) {
 	}()
 	host, err := netlink.LinkByName(v.HostName)
 	if err != nil {
+		return fmt.Errorf("veth %s: %w", v.HostName, err)
+	}
+	if err := netlink.LinkSetUp(host); err != nil {
+		return fmt.Errorf("veth %s up: %w", v.HostName, err)
+	}
+	cont, err := ch.LinkByName(v.IfName)
+	if err != nil {
+		return fmt.Errorf("container end %s: %w", v.IfName, err)
+	}
+	if err := ch.LinkSetUp(cont); err != nil {
+		return fmt.Errorf("container end %s up: %w", v.IfName, err)
+	}
+	return nil
+}
+
+// configure gives the pair made by makePair v.IPs: the host end's
+// sysctls, the container's addresses, routes and gateway neighbours,
+// the host's routes to the container; it returns the container end's
+// MAC.
+func (v veth) configure() (mac net.HardwareAddr, err error) {
+	cns, err := netns.GetFromPath(v.NetNS)
+	if err != nil {
+		return nil, fmt.Errorf("container namespace %s: %w", v.NetNS, err)
+	}
+	defer cns.Close()
+	ch, err := netlink.NewHandleAt(cns)
+	if err != nil {
+		return nil, fmt.Errorf("container namespace %s: %w", v.NetNS, err)
+	}
+	defer ch.Close()
+	host, err := netlink.LinkByName(v.HostName)
+	if err != nil {
 		return nil, fmt.Errorf("veth %s: %w", v.HostName, err)
 	}
 	v4, v6 := v.families()
 	if err := setHostSysctls(v.HostName, v4, v6); err != nil {
 		return nil, err
 	}
-	if err := netlink.LinkSetUp(host); err != nil {
-		return nil, fmt.Errorf("veth %s up: %w", v.HostName, err)
-	}
-
 	cont, err := ch.LinkByName(v.IfName)
 	if err != nil {
 		return nil, fmt.Errorf("container end %s: %w", v.IfName, err)
-	}
-	if err := ch.LinkSetUp(cont); err != nil {
-		return nil, fmt.Errorf("container end %s up: %w", v.IfName, err)
 	}
 	idx := cont.Attrs().Index
 	for _, a := range v.IPs {
