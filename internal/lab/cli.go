@@ -105,6 +105,7 @@ func upCommand(name *string, stdout io.Writer) *cobra.Command {
 	f.IntVar(&cfg.Hosts, "hosts", 1, "number of hosts (1-253)")
 	f.IntVar(&cfg.WorkloadsPerHost, "workloads", 2, "workloads per host (0-254)")
 	f.BoolVar(&cfg.NoIPv6, "no-ipv6", false, "IPv4 only")
+	f.BoolVar(&cfg.CNI, "cni", false, "create the workloads with the calico CNI plugin and Calico IPAM (addresses from the pools' blocks)")
 	f.BoolVar(&cfg.Replace, "replace", false, "take down a running lab of the same name first")
 	f.StringVar(&bin, "bin", "", "directory holding calico-node and calicoctl (default: next to calico-lab, then ./bin, then PATH)")
 	f.StringVar(&cfg.StateDir, "state-dir", "", "datastore, socket and logs (default "+RunDir+"/<name>)")

@@ -95,6 +95,10 @@ type Config struct {
 	// StartTimeout bounds each wait for a process to become ready
 	// (default 60s).
 	StartTimeout time.Duration
+	// CNI creates the workloads with the calico CNI plugin and Calico
+	// IPAM (AddWorkloadCNI), as a container runtime does, instead of
+	// with fixed addresses: their addresses come from the pools' blocks.
+	CNI bool
 }
 
 var nameRE = regexp.MustCompile(`^[a-z][a-z0-9]*(-[a-z0-9]+)*$`)

@@ -146,6 +146,18 @@ func (l *Lab) createPools(ctx context.Context) error {
 			return fmt.Errorf("ip pool %s: %w", p[0], err)
 		}
 	}
+	// The profile of the workloads' namespace, as Calico's Kubernetes
+	// controllers write one per namespace: what the CNI plugin's
+	// endpoints name (kns.<namespace>). It allows everything, as a
+	// namespace without policy does.
+	prof := v3.NewProfile()
+	prof.Metadata.Name = "kns." + WorkloadNamespace
+	prof.Spec.Ingress = []v3.Rule{{Action: v3.Allow}}
+	prof.Spec.Egress = []v3.Rule{{Action: v3.Allow}}
+	prof.Spec.LabelsToApply = map[string]string{"projectcalico.org/namespace": WorkloadNamespace}
+	if _, err := c.Apply(ctx, prof); err != nil {
+		return fmt.Errorf("profile %s: %w", prof.Metadata.Name, err)
+	}
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -65,6 +66,10 @@ type Workload struct {
 	MAC string `json:"mac"`
 	// Endpoint is the WorkloadEndpoint's name (namespace "default").
 	Endpoint string `json:"endpoint"`
+	// CNI: the calico CNI plugin wired it in (AddWorkloadCNI), with
+	// Calico IPAM, as container ContainerID.
+	CNI         bool   `json:"cni,omitempty"`
+	ContainerID string `json:"containerID,omitempty"`
 }
 
 // Addrs returns the workload's addresses, IPv4 first.
@@ -190,6 +195,11 @@ func (s *state) putWorkload(w Workload) {
 		}
 		return a.Index < b.Index
 	})
+}
+
+// dropWorkload forgets the workload named name.
+func (s *state) dropWorkload(name string) {
+	s.Workloads = slices.DeleteFunc(s.Workloads, func(w Workload) bool { return w.Name == name })
 }
 
 // Names lists the labs present on this machine: those with a state file

@@ -127,6 +127,12 @@ func Up(ctx context.Context, cfg Config, progress io.Writer) (_ *Lab, err error)
 			if err != nil {
 				return nil, err
 			}
+			if cfg.CNI {
+				if _, err := l.AddWorkloadCNI(ctx, w); err != nil {
+					return nil, err
+				}
+				continue
+			}
 			if err := l.AddWorkload(ctx, w); err != nil {
 				return nil, err
 			}
