@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The newcomer's first run: a three-host lab (network namespaces, a
-# datastore, calico-node and BIRD on every host, two workloads each), the
+# datastore, calico-node and BIRD on every host, two workloads each,
+# created by the calico CNI plugin with Calico IPAM), the
 # BGP sessions between the hosts, the sample resources applied with
 # calicoctl, who reaches whom, then everything torn down. Needs root;
 # nothing is changed in the machine's own network namespace.
@@ -23,8 +24,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-step "bringing up a lab: 3 hosts in a BGP mesh, 2 workloads each"
-lab up --hosts 3 --workloads 2 --replace
+step "bringing up a lab: 3 hosts in a BGP mesh, 2 workloads each (CNI plugin, Calico IPAM)"
+lab up --hosts 3 --workloads 2 --cni --replace
 
 step "calico-lab status"
 lab status
@@ -35,6 +36,9 @@ lab exec host1 -- calicoctl version
 step "the workloads' endpoints and the node"
 lab exec host1 -- calicoctl get nodes -o wide
 lab exec host1 -- calicoctl get workloadendpoints -A
+
+step "IP address management: each host's workloads got addresses from a block the host claimed"
+lab exec host1 -- calicoctl ipam show --show-blocks
 
 step "routes the agent programmed in host1 (its own workloads)"
 lab exec host1 -- ip route show proto 80
@@ -47,19 +51,23 @@ for i in $(seq 1 60); do
 done
 lab exec host1 -- calicoctl node status
 
-step "routes host1 learned by BGP (the other hosts' workloads)"
+step "routes host1 learned by BGP: one per block of the other hosts, not one per workload"
 # Established sessions have not necessarily exchanged every route yet:
-# wait until each host has learned the other hosts' 4 workloads, both
+# wait until each host has learned the other two hosts' blocks, both
 # families.
 for h in host1 host2 host3; do
 	for i in $(seq 1 60); do
-		if [ "$(lab exec "$h" -- ip route show proto bird | grep -c .)" -ge 4 ] &&
-			[ "$(lab exec "$h" -- ip -6 route show proto bird | grep -c .)" -ge 4 ]; then break; fi
+		if [ "$(lab exec "$h" -- ip route show proto bird | grep -c .)" -ge 2 ] &&
+			[ "$(lab exec "$h" -- ip -6 route show proto bird | grep -c .)" -ge 2 ]; then break; fi
 		sleep 1
 	done
 done
 lab exec host1 -- ip route show proto bird
 lab exec host1 -- ip -6 route show proto bird
+
+step "host1's own blocks are blackholed: its workloads' /32 routes are more specific"
+lab exec host1 -- ip route show type blackhole
+lab exec host1 -- ip -6 route show type blackhole
 
 step "applying samples/ (an IP pool, a tier and two policies)"
 lab exec host1 -- calicoctl apply -f samples/

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/big"
 	"net/netip"
 	"os"
 	"slices"
@@ -137,16 +138,23 @@ func printIPInfo(w io.Writer, info *ipam.IPInfo) {
 
 func printUsage(w io.Writer, usage []ipam.PoolUsage, blocks bool) {
 	rows := [][]string{{"GROUPING", "CIDR", "IPS TOTAL", "IPS IN USE", "IPS FREE"}}
-	pct := func(n, of uint64) string {
-		if of == 0 {
+	// Pools may hold 2^80 addresses and more: counted in big numbers.
+	pct := func(n, of *big.Int) string {
+		if of.Sign() == 0 {
 			return "0"
 		}
-		return fmt.Sprintf("%d (%d%%)", n, (n*100+of/2)/of)
+		p := new(big.Int).Mul(n, big.NewInt(100))
+		p.Add(p, new(big.Int).Rsh(of, 1)).Quo(p, of)
+		return fmt.Sprintf("%s (%s%%)", n, p)
+	}
+	line := func(group, cidr string, size *big.Int, inUse int) []string {
+		used := big.NewInt(int64(inUse))
+		free := new(big.Int).Sub(size, used)
+		return []string{group, cidr, size.String(), pct(used, size), pct(free, size)}
 	}
 	for _, p := range usage {
 		if p.Name != "" {
-			rows = append(rows, []string{"IP Pool", p.CIDR.String(), strconv.FormatUint(p.Size, 10),
-				pct(uint64(p.InUse), p.Size), pct(p.Size-uint64(p.InUse), p.Size)})
+			rows = append(rows, line("IP Pool", p.CIDR.String(), new(big.Int).Lsh(big.NewInt(1), uint(p.SizeBits)), p.InUse))
 		}
 		if !blocks {
 			continue
@@ -156,8 +164,7 @@ func printUsage(w io.Writer, usage []ipam.PoolUsage, blocks bool) {
 			if p.Name == "" {
 				group = "Block (no pool)"
 			}
-			size := uint64(b.Size)
-			rows = append(rows, []string{group, b.CIDR.String(), strconv.Itoa(b.Size), pct(uint64(b.InUse), size), pct(size-uint64(b.InUse), size)})
+			rows = append(rows, line(group, b.CIDR.String(), big.NewInt(int64(b.Size)), b.InUse))
 		}
 	}
 	printBoxTable(w, rows)

@@ -29,9 +29,8 @@ type PoolUsage struct {
 	Name     string
 	CIDR     netip.Prefix
 	Disabled bool
-	// Size is the number of addresses in the pool (saturated at the
-	// largest uint64).
-	Size   uint64
+	// Size is the number of addresses in the pool: 2^SizeBits.
+	SizeBits int
 	InUse  int
 	Blocks []BlockUsage
 }
@@ -45,12 +44,7 @@ func (c *Client) Usage(ctx context.Context) ([]PoolUsage, error) {
 	}
 	out := make([]PoolUsage, len(pools))
 	for i, p := range pools {
-		bits := p.CIDR.Addr().BitLen() - p.CIDR.Bits()
-		size := uint64(1<<64 - 1)
-		if bits < 64 {
-			size = 1 << bits
-		}
-		out[i] = PoolUsage{Name: p.Name, CIDR: p.CIDR, Disabled: p.Disabled, Size: size}
+		out[i] = PoolUsage{Name: p.Name, CIDR: p.CIDR, Disabled: p.Disabled, SizeBits: p.CIDR.Addr().BitLen() - p.CIDR.Bits()}
 	}
 	var orphans PoolUsage
 	for _, fam := range []int{4, 6} {
