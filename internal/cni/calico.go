@@ -328,7 +328,7 @@ func (p *Plugin) CalicoDel(args *skel.CmdArgs) error {
 		return err
 	}
 	defer done()
-	cfg, id := r.cfg, r.id
+	id := r.id
 	wepName, _ := id.WEPName()
 	log := r.log.With("wep", wepName)
 
@@ -337,13 +337,31 @@ func (p *Plugin) CalicoDel(args *skel.CmdArgs) error {
 		return asCNIError("read WorkloadEndpoint "+wepName, err)
 	}
 	ours := w == nil || w.Spec.ContainerID == "" || w.Spec.ContainerID == id.ContainerID
+	// Deleting a veth takes the kernel a while (it waits for the
+	// network stack to let go of the device): it goes on while the
+	// addresses and the endpoint are released.
+	unlinked := make(chan error, 1)
 	if ours {
-		if err := removeLink(id.HostVethName()); err != nil {
-			return asCNIError("remove the veth", err)
-		}
+		go func() { unlinked <- removeLink(id.HostVethName()) }()
 	} else {
+		unlinked <- nil
 		log.Info("endpoint belongs to a newer container: leaving it", "itsContainerID", w.Spec.ContainerID)
 	}
+	if err := p.delAddrsAndEndpoint(r, args, ours, w, wepName); err != nil {
+		<-unlinked
+		return err
+	}
+	if err := <-unlinked; err != nil {
+		return asCNIError("remove the veth", err)
+	}
+	log.Info("detached")
+	return nil
+}
+
+// delAddrsAndEndpoint is DEL's release of the addresses (IPAM DEL) and,
+// when it is this container's, of the endpoint w.
+func (p *Plugin) delAddrsAndEndpoint(r *calicoRun, args *skel.CmdArgs, ours bool, w *v3.WorkloadEndpoint, wepName string) error {
+	cfg, id := r.cfg, r.id
 	if cfg.IPAM.Type != "" {
 		if _, err := p.ipam(r.ctx, "DEL", r, args); err != nil {
 			return asCNIError("IPAM plugin "+cfg.IPAM.Type+" DEL", err)
@@ -361,7 +379,6 @@ func (p *Plugin) CalicoDel(args *skel.CmdArgs) error {
 			return asCNIError("delete WorkloadEndpoint "+wepName, err)
 		}
 	}
-	log.Info("detached")
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -104,22 +105,18 @@ func (c *Client) AutoAssign(ctx context.Context, args AssignArgs) (v4, v6 []neti
 	if args.Num4 < 0 || args.Num6 < 0 || args.Num4+args.Num6 == 0 {
 		return nil, nil, fmt.Errorf("IPAM assign: asked for %d IPv4 and %d IPv6 addresses", args.Num4, args.Num6)
 	}
-	cfg, err := c.Config(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	reserved, err := c.reservations(ctx)
+	v, err := c.readView(ctx, args)
 	if err != nil {
 		return nil, nil, err
 	}
 	attr := Attribute{HandleID: &args.HandleID, Secondary: args.Attrs}
 	if args.Num4 > 0 {
-		if v4, err = c.autoAssign(ctx, 4, args.Num4, args, attr, cfg, reserved, args.IPv4Pools); err != nil {
+		if v4, err = c.autoAssign(ctx, 4, args.Num4, args, attr, v, args.IPv4Pools); err != nil {
 			return nil, nil, err
 		}
 	}
 	if args.Num6 > 0 {
-		if v6, err = c.autoAssign(ctx, 6, args.Num6, args, attr, cfg, reserved, args.IPv6Pools); err != nil {
+		if v6, err = c.autoAssign(ctx, 6, args.Num6, args, attr, v, args.IPv6Pools); err != nil {
 			if rerr := c.undo(ctx, v4); rerr != nil {
 				err = errors.Join(err, rerr)
 			}
@@ -143,9 +140,59 @@ func (c *Client) undo(ctx context.Context, ips []netip.Addr) error {
 	return nil
 }
 
-func (c *Client) autoAssign(ctx context.Context, fam, n int, args AssignArgs, attr Attribute, cfg Config,
-	reserved func(netip.Addr) bool, only []netip.Prefix) ([]netip.Addr, error) {
-	pools, _, err := c.usablePools(ctx, args.Host, fam, only)
+// view is what an assignment reads before it writes anything, read at
+// once (each read is a round trip; none depends on another).
+type view struct {
+	cfg      Config
+	reserved func(netip.Addr) bool
+	pools    []*Pool
+	labels   map[string]string
+	affine   map[int][]netip.Prefix // the host's blocks, by family
+}
+
+func (c *Client) readView(ctx context.Context, args AssignArgs) (*view, error) {
+	v := &view{affine: map[int][]netip.Prefix{}}
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+	)
+	run := func(f func() error) {
+		wg.Go(func() {
+			if err := f(); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		})
+	}
+	run(func() (err error) { v.cfg, err = c.Config(ctx); return })
+	run(func() (err error) { v.reserved, err = c.reservations(ctx); return })
+	run(func() (err error) { v.pools, err = c.pools(ctx); return })
+	run(func() (err error) { v.labels, err = c.nodeLabels(ctx, args.Host); return })
+	for _, fam := range []int{4, 6} {
+		if (fam == 4 && args.Num4 == 0) || (fam == 6 && args.Num6 == 0) {
+			continue
+		}
+		run(func() error {
+			b, err := c.hostBlocks(ctx, args.Host, fam)
+			mu.Lock()
+			v.affine[fam] = b
+			mu.Unlock()
+			return err
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+func (c *Client) autoAssign(ctx context.Context, fam, n int, args AssignArgs, attr Attribute, v *view,
+	only []netip.Prefix) ([]netip.Addr, error) {
+	cfg, reserved := v.cfg, v.reserved
+	pools, err := filterPools(v.pools, v.labels, args.Host, fam, only)
 	if err != nil {
 		return nil, err
 	}
@@ -162,10 +209,7 @@ func (c *Client) autoAssign(ctx context.Context, fam, n int, args AssignArgs, at
 	inPools := func(b netip.Prefix) bool { return poolFor(pools, b.Addr()) != nil }
 
 	// 1. The host's own blocks.
-	affine, err := c.hostBlocks(ctx, args.Host, fam)
-	if err != nil {
-		return fail(err)
-	}
+	affine := slices.Clone(v.affine[fam])
 	// Read in one request, so that a host with many full blocks costs
 	// no more than one with a few.
 	var keys []string
@@ -638,6 +682,17 @@ func (c *Client) countHandle(ctx context.Context, id string, block netip.Prefix,
 		return nil
 	}
 	key := HandleKey(id)
+	if delta > 0 {
+		// Most handles are new (one per container): try creating first.
+		h := &handle{Block: map[string]int{block.String(): delta}}
+		_, err := c.be.Create(ctx, key, h.encode(), 0)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, datastore.ErrExists) {
+			return fmt.Errorf("write handle %s: %w", id, err)
+		}
+	}
 	for attempt := range maxAttempts {
 		kv, err := c.be.Get(ctx, key)
 		var err2 error

@@ -77,18 +77,10 @@ func poolOf(ip *v3.IPPool) (*Pool, error) {
 	return p, nil
 }
 
-// usablePools are the enabled workload pools of the family (4 or 6)
-// whose node selector selects host; when only is not empty, just those
-// of its CIDRs (each must name such a pool).
-func (c *Client) usablePools(ctx context.Context, host string, fam int, only []netip.Prefix) ([]*Pool, []*Pool, error) {
-	all, err := c.pools(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	labels, err := c.nodeLabels(ctx, host)
-	if err != nil {
-		return nil, nil, err
-	}
+// filterPools are the enabled workload pools of the family (4 or 6)
+// among all whose node selector selects host (by its labels); when only
+// is not empty, just those of its CIDRs (each must name such a pool).
+func filterPools(all []*Pool, labels map[string]string, host string, fam int, only []netip.Prefix) ([]*Pool, error) {
 	var out []*Pool
 	for _, p := range all {
 		if p.CIDR.Addr().Is4() != (fam == 4) {
@@ -110,10 +102,10 @@ func (c *Client) usablePools(ctx context.Context, host string, fam int, only []n
 			continue
 		}
 		if !slices.ContainsFunc(out, func(p *Pool) bool { return p.CIDR == want }) {
-			return nil, nil, fmt.Errorf("%w: %s is not an enabled IP pool for workloads on %s", ErrNoPools, want, host)
+			return nil, fmt.Errorf("%w: %s is not an enabled IP pool for workloads on %s", ErrNoPools, want, host)
 		}
 	}
-	return out, all, nil
+	return out, nil
 }
 
 // nodeLabels are the labels of host's Node resource (none when there

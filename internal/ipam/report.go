@@ -31,8 +31,8 @@ type PoolUsage struct {
 	Disabled bool
 	// Size is the number of addresses in the pool: 2^SizeBits.
 	SizeBits int
-	InUse  int
-	Blocks []BlockUsage
+	InUse    int
+	Blocks   []BlockUsage
 }
 
 // Usage reports each pool's use and its blocks. Blocks in no pool (their
