@@ -2,6 +2,7 @@ package cni
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	types100 "github.com/containernetworking/cni/pkg/types/100"
 
 	v3 "github.com/gocalico/calico/api/v3"
+	"github.com/gocalico/calico/internal/agent/status"
 	"github.com/gocalico/calico/internal/datastore"
 	"github.com/gocalico/calico/internal/resources"
 )
@@ -186,6 +188,22 @@ func (p *Plugin) CalicoAdd(args *skel.CmdArgs) (err error) {
 	}
 	if err := writeWEP(r.ctx, r.res, w); err != nil {
 		return asCNIError("write WorkloadEndpoint "+wepName, err)
+	}
+	undo = append(undo, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if cur, err := getWEP(ctx, r.res, id.Namespace, wepName); err == nil && cur != nil && cur.Spec.ContainerID == id.ContainerID {
+			if _, err := r.res.Delete(ctx, v3.KindWorkloadEndpoint, id.Namespace, wepName, cur.Metadata.ResourceVersion); err != nil {
+				log.Error("ADD failed and deleting its WorkloadEndpoint failed too", "error", err)
+			}
+		}
+	})
+	if cfg.Wait > 0 {
+		start := time.Now()
+		if err := waitProgrammed(r.ctx, r.be, cfg, w); err != nil {
+			return types.NewError(types.ErrTryAgainLater, "calico: "+err.Error(), "")
+		}
+		log.Info("the agent reports the endpoint programmed", "waited", time.Since(start))
 	}
 	log.Info("attached", "interface", v.HostName, "ips", ips)
 
@@ -437,4 +455,57 @@ func (p *Plugin) CalicoCheck(args *skel.CmdArgs) error {
 		return checkErr("%v", err)
 	}
 	return nil
+}
+
+// waitProgrammed waits until the agent on the endpoint's node reports
+// w programmed: its endpoint status key says "up".
+func waitProgrammed(ctx context.Context, be datastore.Backend, cfg *Config, w *v3.WorkloadEndpoint) error {
+	workload := w.Spec.Pod
+	if w.Spec.Orchestrator != v3.OrchestratorKubernetes {
+		workload = w.Spec.ContainerID
+	}
+	key := status.EndpointKey(cfg.OpenStackRegion, w.Spec.Node, w.Spec.Orchestrator, w.Metadata.Namespace+"/"+workload, w.Spec.Endpoint)
+	ctx, cancel := context.WithTimeout(ctx, cfg.Wait)
+	defer cancel()
+	up := func(v []byte) bool {
+		var st struct {
+			Status string `json:"status"`
+		}
+		return json.Unmarshal(v, &st) == nil && st.Status == "up"
+	}
+	for {
+		// List, not Get: it says at which revision the key was absent,
+		// so that the watch misses nothing written since.
+		kvs, rev, err := be.List(ctx, key)
+		if err != nil {
+			return waitErr(ctx, cfg, key, err)
+		}
+		for _, kv := range kvs {
+			if kv.Key == key && up(kv.Value) {
+				return nil
+			}
+		}
+		ch := be.Watch(ctx, key, rev+1)
+		for resp := range ch {
+			if resp.Err != nil {
+				break // read again and watch again
+			}
+			for _, ev := range resp.Events {
+				if ev.Type == datastore.EventPut && ev.KV.Key == key && up(ev.KV.Value) {
+					return nil
+				}
+			}
+		}
+		if ctx.Err() != nil {
+			return waitErr(ctx, cfg, key, ctx.Err())
+		}
+	}
+}
+
+func waitErr(ctx context.Context, cfg *Config, key string, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("the agent on %s did not report the endpoint programmed within %v (status key %s; is calico-node running there, with endpointReportingEnabled?)",
+			cfg.Node, cfg.Wait, key)
+	}
+	return fmt.Errorf("waiting for the endpoint to be programmed (status key %s): %w", key, err)
 }

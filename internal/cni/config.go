@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/containernetworking/cni/pkg/types"
 
@@ -54,6 +55,14 @@ type NetConf struct {
 	// IPAMLockFile serialises calico-ipam on the host
 	// (DefaultLockFile when empty).
 	IPAMLockFile string `json:"ipam_lock_file"`
+	// WaitForEndpoint, a duration ("10s"), makes ADD wait until the
+	// host's agent reports the endpoint programmed (its status key says
+	// "up"; FelixConfiguration endpointReportingEnabled), failing the
+	// ADD when it does not within that time. Empty: no wait.
+	WaitForEndpoint string `json:"wait_for_endpoint"`
+	// OpenStackRegion is the agent's openstackRegion, which is part of
+	// the status keys ("" when the agent has none).
+	OpenStackRegion string `json:"openstack_region"`
 
 	// LogLevel is debug, info, warning or error (default warning);
 	// logs go to LogFilePath, else stderr.
@@ -132,6 +141,8 @@ type Config struct {
 	AssignIPv4, AssignIPv6 bool
 	// LockFile is the IPAM lock file.
 	LockFile string
+	// Wait is WaitForEndpoint parsed (0: no wait).
+	Wait time.Duration
 }
 
 // configErr is a CNI "invalid network configuration" error.
@@ -162,6 +173,16 @@ func LoadConfig(stdin []byte) (*Config, error) {
 	case "", "etcdv3":
 	default:
 		return nil, configErr("datastore_type %q: only \"etcdv3\" is supported", nc.DatastoreType)
+	}
+	if nc.WaitForEndpoint != "" {
+		d, err := time.ParseDuration(nc.WaitForEndpoint)
+		if err != nil || d <= 0 {
+			return nil, configErr("wait_for_endpoint %q: want a positive duration such as \"10s\"", nc.WaitForEndpoint)
+		}
+		c.Wait = d
+	}
+	if strings.Contains(nc.OpenStackRegion, "/") {
+		return nil, configErr("openstack_region %q: may not contain '/'", nc.OpenStackRegion)
 	}
 	if nc.MTU < 0 || nc.MTU > 65535 || (nc.MTU > 0 && nc.MTU < 68) {
 		return nil, configErr("mtu %d: want 0 (kernel default) or 68-65535", nc.MTU)

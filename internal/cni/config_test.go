@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/google/go-cmp/cmp"
@@ -43,6 +44,12 @@ func TestLoadConfig(t *testing.T) {
 			wantVal: []any{false, true},
 		},
 		{
+			name:    "wait for the endpoint",
+			in:      `{` + base + `,"wait_for_endpoint":"7s","openstack_region":"r1","ipam":{"type":"calico-ipam"}}`,
+			want:    func(c *Config) any { return []any{c.Wait, c.OpenStackRegion} },
+			wantVal: []any{7 * time.Second, "r1"},
+		},
+		{
 			name:    "datastore socket",
 			in:      `{` + base + `,"datastore_socket":"/run/calico/etcd.sock","ipam":{"type":"calico-ipam"}}`,
 			want:    func(c *Config) any { return c.Datastore.Endpoints },
@@ -65,6 +72,8 @@ func TestLoadConfig(t *testing.T) {
 		{name: "relative socket", in: `{` + base + `,"datastore_socket":"etcd.sock"}`, code: types.ErrInvalidNetworkConfig, errHas: "datastore_socket"},
 		{name: "datastore type", in: `{` + base + `,"datastore_type":"kubernetes"}`, code: types.ErrInvalidNetworkConfig, errHas: "datastore_type"},
 		{name: "mtu", in: `{` + base + `,"mtu":20}`, code: types.ErrInvalidNetworkConfig, errHas: "mtu 20"},
+		{name: "wait", in: `{` + base + `,"wait_for_endpoint":"soon"}`, code: types.ErrInvalidNetworkConfig, errHas: "wait_for_endpoint \"soon\""},
+		{name: "negative wait", in: `{` + base + `,"wait_for_endpoint":"-1s"}`, code: types.ErrInvalidNetworkConfig, errHas: "wait_for_endpoint"},
 		{name: "half TLS", in: `{` + base + `,"etcd_cert_file":"/c.pem"}`, code: types.ErrInvalidNetworkConfig, errHas: "etcd_key_file"},
 		{name: "nodename file missing", in: `{"cniVersion":"1.1.0","name":"n","nodename_file":"/nonexistent/x"}`, code: types.ErrInvalidNetworkConfig, errHas: "nodename_file"},
 	}

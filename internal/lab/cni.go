@@ -30,6 +30,12 @@ func WithIPv4Pools(pools ...string) CNIOption {
 	return func(conf map[string]any) { conf["ipam"].(map[string]any)["ipv4_pools"] = pools }
 }
 
+// WithWaitForEndpoint makes ADD wait (at most d) until the host's agent
+// reports the endpoint programmed (wait_for_endpoint).
+func WithWaitForEndpoint(d time.Duration) CNIOption {
+	return func(conf map[string]any) { conf["wait_for_endpoint"] = d.String() }
+}
+
 // cniConfig is the network configuration a container runtime on host h
 // would hand the calico plugin: Calico IPAM, the lab's datastore socket,
 // files under the lab's state directory.

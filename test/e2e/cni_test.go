@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -12,6 +14,7 @@ import (
 	v3 "github.com/gocalico/calico/api/v3"
 	"github.com/gocalico/calico/internal/ipam"
 	"github.com/gocalico/calico/internal/lab"
+	"github.com/gocalico/calico/internal/resources"
 )
 
 // Three hosts whose workloads the calico CNI plugin created, with
@@ -23,7 +26,10 @@ import (
 // a /32 by its own host, and reached. CNI CHECK passes, DEL frees the
 // address and the endpoint, GC frees what no container holds.
 func TestPrivilegedCNIBlocksAndBorrowing(t *testing.T) {
-	l := newLab(t, lab.Config{Hosts: 3, WorkloadsPerHost: 2, CNI: true})
+	felix := e2eFelix()
+	reporting := true
+	felix.EndpointReportingEnabled = &reporting
+	l := newLab(t, lab.Config{Hosts: 3, WorkloadsPerHost: 2, CNI: true, FelixConfiguration: felix})
 	be, err := l.Backend(l.ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -130,6 +136,14 @@ func TestPrivilegedCNIBlocksAndBorrowing(t *testing.T) {
 	l.waitReach("host1-w1", borrower.IPv4)
 	l.waitReach(borrower.Name, owner.IPv4)
 
+	// An ADD that waits for the agent returns once the endpoint's status
+	// is up: by then its route is in the host's kernel.
+	waited := l.addCNI("host2", 4, lab.WithWaitForEndpoint(20*time.Second))
+	if _, ok := l.workloadRoute(waited, waited.IPv4); !ok {
+		t.Errorf("%s: the ADD that waited for the agent returned before its route was programmed", waited.Name)
+	}
+	l.waitReach(waited.Name, owner.IPv4)
+
 	// DEL frees the address and the endpoint; a second DEL is fine.
 	if err := l.RemoveWorkloadCNI(l.ctx, borrower); err != nil {
 		t.Fatal(err)
@@ -227,4 +241,41 @@ func routeVia(r netlink.Route) netip.Addr {
 		}
 	}
 	return netip.Addr{}
+}
+
+// With no agent reporting endpoint status, an ADD that waits for it
+// fails after its timeout with "try again later", and leaves nothing
+// behind: no address, no endpoint.
+func TestPrivilegedCNIWaitTimesOut(t *testing.T) {
+	l := newLab(t, lab.Config{Hosts: 1, WorkloadsPerHost: 0, CNI: true, NoIPv6: true}) // endpoint reporting off
+	w, err := l.NewWorkload("host1", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = l.AddWorkloadCNI(l.ctx, w, lab.WithWaitForEndpoint(time.Second))
+	if err == nil || !strings.Contains(err.Error(), "did not report the endpoint programmed within 1s") {
+		t.Fatalf("ADD: %v; want the wait's timeout", err)
+	}
+	if d := time.Since(start); d < time.Second {
+		t.Errorf("ADD failed after %v, before its 1s wait", d)
+	}
+	be, err := l.Backend(l.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := ipam.New(be, nil).Check(l.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Allocations != 0 {
+		t.Errorf("the failed ADD left %d allocations", r.Allocations)
+	}
+	c, err := l.Client(l.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if weps, _, err := c.List(l.ctx, v3.KindWorkloadEndpoint, resources.ListOptions{}); err != nil || len(weps) != 0 {
+		t.Errorf("the failed ADD left endpoints %v (%v)", weps, err)
+	}
 }
