@@ -181,6 +181,12 @@ func (p *Plugin) CalicoAdd(args *skel.CmdArgs) (err error) {
 	}
 
 	w := buildWEP(id, v, mac.String())
+	for _, l := range cfg.Args.CNI.Labels {
+		if w.Metadata.Labels == nil {
+			w.Metadata.Labels = map[string]string{}
+		}
+		w.Metadata.Labels[l.Key] = l.Value
+	}
 	if id.Orchestrator != v3.OrchestratorKubernetes {
 		if err := ensureNetworkProfile(r.ctx, r.res, cfg.Name); err != nil {
 			return asCNIError("profile "+cfg.Name, err)
@@ -296,6 +302,12 @@ func writeWEP(ctx context.Context, res *resources.Client, w *v3.WorkloadEndpoint
 		}
 		upd := cur.(*v3.WorkloadEndpoint).DeepCopy()
 		upd.Spec = w.Spec
+		for k, v := range w.Metadata.Labels {
+			if upd.Metadata.Labels == nil {
+				upd.Metadata.Labels = map[string]string{}
+			}
+			upd.Metadata.Labels[k] = v
+		}
 		_, err = res.Update(ctx, upd)
 	}
 	return err

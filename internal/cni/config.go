@@ -76,6 +76,16 @@ type NetConf struct {
 	LegacyAttachments []types.GCAttachment `json:"cni.dev/attachments,omitempty"`
 	// RawPrevResult is set by the runtime for CHECK and DEL.
 	RawPrevResult map[string]any `json:"prevResult,omitempty"`
+	// Args are the runtime's arguments in the configuration (the CNI
+	// conventions' "args"): args.cni.labels become the endpoint's labels.
+	Args struct {
+		CNI struct {
+			Labels []struct {
+				Key   string `json:"key"`
+				Value string `json:"value"`
+			} `json:"labels"`
+		} `json:"cni"`
+	} `json:"args"`
 }
 
 // IPAMConf is the "ipam" section.

@@ -369,7 +369,10 @@ func (e *cniEnv) containerState(ns string) containerState {
 func TestPrivilegedAddCheckDel(t *testing.T) {
 	e := newCNIEnv(t)
 	rootBefore := rootCaliLinks(t)
-	cfg := e.calicoIPAM(false)
+	// The runtime's labels (args.cni.labels, as the CNI conventions have
+	// them) become the endpoint's.
+	cfg := e.calicoIPAM(false, map[string]any{"args": map[string]any{"cni": map[string]any{
+		"labels": []map[string]string{{"key": "app", "value": "web"}, {"key": "tier", "value": "frontend"}}}}})
 	c := e.newContainer("c1", "prod", "web-1")
 
 	res := e.add(cfg, c)
@@ -441,7 +444,8 @@ func TestPrivilegedAddCheckDel(t *testing.T) {
 	if diff := cmp.Diff(want, w.Spec); diff != "" {
 		t.Errorf("WorkloadEndpoint spec (-want +got)\n%s", diff)
 	}
-	if w.Metadata.Labels[v3.LabelNamespace] != "prod" || w.Metadata.Labels[v3.LabelOrchestrator] != "k8s" {
+	if w.Metadata.Labels[v3.LabelNamespace] != "prod" || w.Metadata.Labels[v3.LabelOrchestrator] != "k8s" ||
+		w.Metadata.Labels["app"] != "web" || w.Metadata.Labels["tier"] != "frontend" {
 		t.Errorf("WorkloadEndpoint labels %v", w.Metadata.Labels)
 	}
 	if got := e.handleIPs(c.rt.ContainerID); !slices.Equal(got, []netip.Addr{ip}) {
