@@ -231,3 +231,128 @@ func TestKilledAllocationsAreRepaired(t *testing.T) {
 		}
 	}
 }
+
+// failingBackend is a Backend that stops answering after a number of
+// requests, as an etcd that becomes unreachable in the middle of an
+// allocation.
+type failingBackend struct {
+	datastore.Backend
+	left int
+}
+
+var errUnavailable = errors.New("etcd unavailable (injected)")
+
+func (f *failingBackend) ok() bool {
+	f.left--
+	return f.left >= 0
+}
+
+func (f *failingBackend) Get(ctx context.Context, key string) (*datastore.KV, error) {
+	if !f.ok() {
+		return nil, errUnavailable
+	}
+	return f.Backend.Get(ctx, key)
+}
+
+func (f *failingBackend) GetMany(ctx context.Context, keys []string) (map[string]*datastore.KV, error) {
+	if !f.ok() {
+		return nil, errUnavailable
+	}
+	return f.Backend.GetMany(ctx, keys)
+}
+
+func (f *failingBackend) List(ctx context.Context, prefix string) ([]*datastore.KV, int64, error) {
+	if !f.ok() {
+		return nil, 0, errUnavailable
+	}
+	return f.Backend.List(ctx, prefix)
+}
+
+func (f *failingBackend) Create(ctx context.Context, key string, value []byte, ttl time.Duration) (int64, error) {
+	if !f.ok() {
+		return 0, errUnavailable
+	}
+	return f.Backend.Create(ctx, key, value, ttl)
+}
+
+func (f *failingBackend) Update(ctx context.Context, key string, value []byte, rev int64, ttl time.Duration) (int64, error) {
+	if !f.ok() {
+		return 0, errUnavailable
+	}
+	return f.Backend.Update(ctx, key, value, rev, ttl)
+}
+
+func (f *failingBackend) Delete(ctx context.Context, key string, rev int64) (*datastore.KV, error) {
+	if !f.ok() {
+		return nil, errUnavailable
+	}
+	return f.Backend.Delete(ctx, key, rev)
+}
+
+// TestEtcdUnavailableMidAllocation: etcd stops answering after each
+// possible number of requests of an allocation (a new host, so the
+// allocation claims a block first). The allocation fails with the
+// error, never hands out an address twice, and what it left half done
+// is what Check reports and ReleaseReport repairs; a retry with etcd
+// back then succeeds.
+func TestEtcdUnavailableMidAllocation(t *testing.T) {
+	w := newWorld(t)
+	w.pool("p", "10.130.0.0/24", 28)
+	given := map[netip.Addr]string{}
+	for n := 0; n < 30; n++ {
+		host, handle := fmt.Sprintf("host%d", n), fmt.Sprintf("h%d", n)
+		c := New(&failingBackend{Backend: w.be, left: n}, nil)
+		v4, _, err := c.AutoAssign(w.ctx, AssignArgs{Num4: 2, HandleID: handle, Host: host})
+		if err == nil {
+			if n < 3 {
+				t.Fatalf("allocation with etcd gone after %d requests succeeded", n)
+			}
+			for _, ip := range v4 {
+				given[ip] = handle
+			}
+			continue
+		}
+		if !errors.Is(err, errUnavailable) {
+			t.Fatalf("after %d requests: %v; want the injected unavailability", n, err)
+		}
+		// Etcd is back: repair what is left, retry.
+		r, err := w.c.Check(w.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var leaked []Allocation
+		for _, a := range r.Leaked {
+			if a.Handle == handle {
+				leaked = append(leaked, a)
+			}
+		}
+		r.Leaked = leaked
+		if _, err := w.c.ReleaseReport(w.ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		v4, _, err = w.c.AutoAssign(w.ctx, AssignArgs{Num4: 2, HandleID: handle, Host: host})
+		if err != nil {
+			t.Fatalf("retry after %d requests: %v", n, err)
+		}
+		for _, ip := range v4 {
+			if prev, dup := given[ip]; dup {
+				t.Fatalf("%s handed out twice: %s and %s", ip, prev, handle)
+			}
+			given[ip] = handle
+		}
+	}
+	// Everything given out is in the blocks under its handle, and nothing
+	// else is allocated; handles agree with the blocks.
+	r, err := w.c.Check(w.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Allocations != len(given) || len(r.DanglingHandles) != 0 || len(r.MissingHandles) != 0 || len(r.Unreadable) != 0 {
+		t.Errorf("after the failures: %d allocations for %d given out; %+v", r.Allocations, len(given), r)
+	}
+	for _, a := range r.Leaked {
+		if given[a.IP] != a.Handle {
+			t.Errorf("%s allocated to %s, given out to %q", a.IP, a.Handle, given[a.IP])
+		}
+	}
+}
