@@ -90,21 +90,40 @@ func hostAffinities(host, fam string) string {
 
 // parseAffinityKey returns the host and block of an affinity key.
 func parseAffinityKey(key string) (host string, cidr netip.Prefix, ok bool) {
+	host, cidr, err := ParseAffinityKey(key)
+	return host, cidr, err == nil
+}
+
+// ParseAffinityKey reads /calico/ipam/v2/host/<host>/<ipv4|ipv6>/block/<address>-<length>,
+// saying what is wrong with a key that is not one.
+func ParseAffinityKey(key string) (string, netip.Prefix, error) {
+	bad := func(why string) (string, netip.Prefix, error) {
+		return "", netip.Prefix{}, fmt.Errorf("affinity key %s: %s", key, why)
+	}
 	rest, ok := strings.CutPrefix(key, hostsPrefix)
 	if !ok {
-		return "", netip.Prefix{}, false
+		return bad("not under " + hostsPrefix)
 	}
-	host, rest, ok = strings.Cut(rest, "/")
-	if !ok {
-		return "", netip.Prefix{}, false
+	parts := strings.Split(rest, "/")
+	if len(parts) != 4 || parts[0] == "" || parts[2] != "block" {
+		return bad("want " + hostsPrefix + "<host>/<ipv4|ipv6>/block/<address>-<length>")
 	}
-	_, c, ok := strings.Cut(rest, "/block/")
-	if !ok {
-		return "", netip.Prefix{}, false
+	p, err := parseCIDRKey(parts[3])
+	if err != nil || p.Addr().Zone() != "" {
+		return bad("block not a network <address>-<length>")
 	}
-	p, err := parseCIDRKey(c)
-	return host, p, err == nil
+	if parts[1] != family(p) {
+		return bad("block " + p.String() + " under " + parts[1])
+	}
+	return parts[0], p, nil
 }
+
+// AffinityPrefix is the prefix of every affinity of host (both
+// families): what a component that follows a host's blocks watches.
+func AffinityPrefix(host string) string { return hostsPrefix + host + "/" }
+
+// IsAffinityKey reports whether key is under some host's affinities.
+func IsAffinityKey(key string) bool { return strings.HasPrefix(key, hostsPrefix) }
 
 // HandleKey is the key of a handle.
 func HandleKey(id string) string { return handlePrefix + id }

@@ -44,6 +44,34 @@ func decodeAffinity(key string, v []byte) (affinity, error) {
 	return a, nil
 }
 
+// Affinity is one decoded block affinity, for the components that follow
+// a host's blocks (BGP announces them, the agent blackholes them).
+type Affinity struct {
+	Node  string
+	Block netip.Prefix
+	// State is AffinityPending, AffinityConfirmed or
+	// AffinityPendingDeletion; a value marked deleted reads as "".
+	State string
+}
+
+// DecodeAffinity decodes the value at an affinity key. An empty value,
+// or one without a state, reads as confirmed (what older writers left).
+func DecodeAffinity(key string, value []byte) (*Affinity, error) {
+	node, block, err := ParseAffinityKey(key)
+	if err != nil {
+		return nil, err
+	}
+	a, err := decodeAffinity(key, value)
+	if err != nil {
+		return nil, err
+	}
+	out := &Affinity{Node: node, Block: block, State: a.State}
+	if a.Deleted {
+		out.State = ""
+	}
+	return out, nil
+}
+
 func encodeAffinity(state string) []byte {
 	v, _ := json.Marshal(affinity{State: state})
 	return v

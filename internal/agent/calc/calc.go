@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/gocalico/calico/internal/ipam"
+
 	v3 "github.com/gocalico/calico/api/v3"
 	"github.com/gocalico/calico/internal/agent/config"
 	"github.com/gocalico/calico/internal/datastore/syncer"
@@ -100,7 +102,7 @@ func (c *Calc) OnUpdates(updates []syncer.Update) Result {
 	}
 	cfgTouched := false
 	for _, u := range updates {
-		if strings.HasPrefix(u.Key, affinitiesPrefix) {
+		if ipam.IsAffinityKey(u.Key) {
 			if c.onAffinity(u) {
 				res.Changed = true
 			}
