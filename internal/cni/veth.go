@@ -8,7 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"syscall"
+
+	"github.com/gocalico/calico/internal/nsguard"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -30,7 +31,7 @@ var (
 // the network of any namespace but a named one (the project's test
 // targets set it, so no test can program the development machine's own
 // namespace by mistake). Real deployments do not set it.
-const EnvRefuseInitNetNS = "CALICO_REFUSE_INIT_NETNS"
+const EnvRefuseInitNetNS = nsguard.Env
 
 // refuseInitNetNS fails when EnvRefuseInitNetNS is set and this thread
 // is not in a named network namespace (one under /run/netns, as tests
@@ -39,25 +40,14 @@ func refuseInitNetNS() error {
 	if os.Getenv(EnvRefuseInitNetNS) == "" {
 		return nil
 	}
-	self, err := nsID("/proc/thread-self/ns/net")
+	named, err := nsguard.Named("/proc/thread-self/ns/net")
 	if err != nil {
-		return fmt.Errorf("%s is set and this network namespace cannot be checked: %w", EnvRefuseInitNetNS, err)
+		return err
 	}
-	named, _ := filepath.Glob("/run/netns/*")
-	for _, p := range named {
-		if id, err := nsID(p); err == nil && id == self {
-			return nil
-		}
+	if !named {
+		return fmt.Errorf("%s is set: refusing to program a network namespace that is not a named one (/run/netns); run the plugin inside a test namespace", EnvRefuseInitNetNS)
 	}
-	return fmt.Errorf("%s is set: refusing to program a network namespace that is not a named one (/run/netns); run the plugin inside a test namespace", EnvRefuseInitNetNS)
-}
-
-func nsID(path string) ([2]uint64, error) {
-	var st syscall.Stat_t
-	if err := syscall.Stat(path, &st); err != nil {
-		return [2]uint64{}, err
-	}
-	return [2]uint64{st.Dev, st.Ino}, nil
+	return nil
 }
 
 // veth describes one attachment's veth pair.

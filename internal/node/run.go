@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
-	"syscall"
 	"time"
+
+	"github.com/gocalico/calico/internal/nsguard"
 
 	v3 "github.com/gocalico/calico/api/v3"
 	"github.com/gocalico/calico/internal/datastore"
@@ -145,30 +145,18 @@ func runAgentUntilDone(ctx context.Context, cfg Config, be datastore.Backend, sr
 // lab makes them). The project's test targets set it, so no test can
 // program the development machine's own network by mistake; real
 // deployments run the agent in the host's namespace and do not set it.
-const EnvRefuseInitNetNS = "CALICO_REFUSE_INIT_NETNS"
+const EnvRefuseInitNetNS = nsguard.Env
 
 func checkNetNSAllowed() error {
 	if os.Getenv(EnvRefuseInitNetNS) == "" {
 		return nil
 	}
-	self, err := nsID("/proc/self/ns/net")
+	named, err := nsguard.Named("/proc/self/ns/net")
 	if err != nil {
-		return fmt.Errorf("%s is set and this network namespace cannot be checked: %w", EnvRefuseInitNetNS, err)
+		return err
 	}
-	named, _ := filepath.Glob("/run/netns/*")
-	for _, p := range named {
-		if id, err := nsID(p); err == nil && id == self {
-			return nil
-		}
+	if !named {
+		return fmt.Errorf("%s is set: refusing to run the agent outside a named network namespace (/run/netns); run calico-node inside a lab namespace, or with --agent=false", EnvRefuseInitNetNS)
 	}
-	return fmt.Errorf("%s is set: refusing to run the agent outside a named network namespace (/run/netns); run calico-node inside a lab namespace, or with --agent=false", EnvRefuseInitNetNS)
-}
-
-// nsID identifies a namespace file by device and inode.
-func nsID(path string) ([2]uint64, error) {
-	var st syscall.Stat_t
-	if err := syscall.Stat(path, &st); err != nil {
-		return [2]uint64{}, err
-	}
-	return [2]uint64{st.Dev, st.Ino}, nil
+	return nil
 }
