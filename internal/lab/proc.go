@@ -77,8 +77,13 @@ func (l *Lab) startProcess(ns string, argv []string, env []string, logPath strin
 	}()
 	st, err := readProcStat(p.PID)
 	if err != nil {
-		// It has already ended: not ours to look up any more.
-		return p, fmt.Errorf("%s in %s exited at once; see %s", argv[0], ns, logPath)
+		// It has already ended: not ours to look up any more. Once it
+		// is reaped, its log is complete.
+		select {
+		case <-done:
+		case <-time.After(2 * time.Second):
+		}
+		return p, fmt.Errorf("%s in %s exited at once; last lines of %s:\n%s", argv[0], ns, logPath, tail(logPath, 15))
 	}
 	p.StartTime = st.StartTime
 	return p, nil
