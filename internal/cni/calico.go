@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"os"
 	"slices"
 	"time"
 
@@ -112,6 +113,9 @@ func (p *Plugin) CalicoAdd(args *skel.CmdArgs) (err error) {
 	}
 	wepName, _ := id.WEPName()
 	log := r.log.With("wep", wepName)
+	if _, err := os.Stat(args.Netns); err != nil {
+		return types.NewError(types.ErrInvalidNetNS, fmt.Sprintf("calico: CNI_NETNS %q: %v", args.Netns, err), "")
+	}
 
 	// A repeated ADD of an intact attachment returns it as it is.
 	if v, w, err := existingAttachment(r.ctx, r.res, id, args.Netns); err != nil {

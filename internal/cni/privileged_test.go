@@ -786,3 +786,25 @@ func runInNS(name string, f func() error) error {
 	defer h.Close()
 	return nsthread.Run(h, f)
 }
+
+// TestPrivilegedAddMissingNetNS: ADD into a network namespace that does
+// not exist fails with code 8 (invalid network namespace), naming it,
+// and allocates nothing.
+func TestPrivilegedAddMissingNetNS(t *testing.T) {
+	e := newCNIEnv(t)
+	cfg := e.calicoIPAM(false)
+	c := e.newContainer("gone", "prod", "ghost")
+	c.rt.NetNS = "/run/netns/no-such-namespace-here"
+	var err error
+	e.inHost(func() error {
+		_, err = e.cni().AddNetworkList(context.Background(), cfg, c.rt)
+		return nil
+	})
+	var te *types.Error
+	if !errors.As(err, &te) || te.Code != types.ErrInvalidNetNS || !strings.Contains(te.Msg, "no-such-namespace-here") {
+		t.Fatalf("ADD into a missing namespace: %v; want code %d naming it", err, types.ErrInvalidNetNS)
+	}
+	if got := e.handleIPs(c.rt.ContainerID); len(got) != 0 {
+		t.Errorf("the failed ADD allocated %v", got)
+	}
+}
