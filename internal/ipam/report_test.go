@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -237,15 +238,12 @@ func TestKilledAllocationsAreRepaired(t *testing.T) {
 // allocation.
 type failingBackend struct {
 	datastore.Backend
-	left int
+	left atomic.Int64 // requests still answered
 }
 
 var errUnavailable = errors.New("etcd unavailable (injected)")
 
-func (f *failingBackend) ok() bool {
-	f.left--
-	return f.left >= 0
-}
+func (f *failingBackend) ok() bool { return f.left.Add(-1) >= 0 }
 
 func (f *failingBackend) Get(ctx context.Context, key string) (*datastore.KV, error) {
 	if !f.ok() {
@@ -301,7 +299,9 @@ func TestEtcdUnavailableMidAllocation(t *testing.T) {
 	given := map[netip.Addr]string{}
 	for n := 0; n < 30; n++ {
 		host, handle := fmt.Sprintf("host%d", n), fmt.Sprintf("h%d", n)
-		c := New(&failingBackend{Backend: w.be, left: n}, nil)
+		fb := &failingBackend{Backend: w.be}
+		fb.left.Store(int64(n))
+		c := New(fb, nil)
 		v4, _, err := c.AutoAssign(w.ctx, AssignArgs{Num4: 2, HandleID: handle, Host: host})
 		if err == nil {
 			if n < 3 {
