@@ -84,6 +84,9 @@ type NetConf struct {
 				Key   string `json:"key"`
 				Value string `json:"value"`
 			} `json:"labels"`
+			// IPs are addresses the runtime asks for ("10.0.0.5" or
+			// "10.0.0.5/24").
+			IPs []string `json:"ips"`
 		} `json:"cni"`
 	} `json:"args"`
 }

@@ -94,21 +94,32 @@ func ipamAdd(ctx context.Context, be datastore.Backend, log *slog.Logger, cfg *C
 	if err != nil && !errors.Is(err, datastore.ErrNotFound) {
 		return nil, asCNIError("read IPAM handle "+handle, err)
 	}
+	attrs := map[string]string{"node": cfg.Node}
+	if id.Orchestrator == v3.OrchestratorKubernetes {
+		attrs["namespace"], attrs["pod"] = id.Namespace, id.Pod
+	}
 	var v4, v6 []netip.Addr
-	if len(existing) > 0 {
+	switch {
+	case len(existing) > 0:
 		log.Info("handle already holds addresses: returning them", "handle", handle, "ips", existing)
-		for _, a := range existing {
-			if a.Is4() {
-				v4 = append(v4, a)
-			} else {
-				v6 = append(v6, a)
+		v4, v6 = byFamily(existing)
+	case len(id.Requested) > 0:
+		// The runtime asked for these addresses: exactly these.
+		for _, ip := range id.Requested {
+			if err := c.AssignIP(ctx, ip, handle, cfg.Node, attrs); err != nil {
+				if _, rerr := c.ReleaseByHandle(ctx, handle); rerr != nil {
+					log.Error("releasing the addresses assigned before the failure failed too", "handle", handle, "error", rerr)
+				}
+				if errors.Is(err, ipam.ErrInUse) || errors.Is(err, ipam.ErrNoPools) {
+					return nil, types.NewError(types.ErrInternal, fmt.Sprintf("calico-ipam: requested address %s: %v", ip, err), "")
+				}
+				return nil, asCNIError("assign requested address "+ip.String(), err)
 			}
 		}
-	} else {
-		aa := ipam.AssignArgs{HandleID: handle, Host: cfg.Node, Attrs: map[string]string{"node": cfg.Node}}
-		if id.Orchestrator == v3.OrchestratorKubernetes {
-			aa.Attrs["namespace"], aa.Attrs["pod"] = id.Namespace, id.Pod
-		}
+		v4, v6 = byFamily(id.Requested)
+		log.Info("assigned the requested addresses", "handle", handle, "ipv4", v4, "ipv6", v6)
+	default:
+		aa := ipam.AssignArgs{HandleID: handle, Host: cfg.Node, Attrs: attrs}
 		if cfg.AssignIPv4 {
 			aa.Num4 = 1
 			if aa.IPv4Pools, err = resolvePools(ctx, be, "ipam.ipv4_pools", cfg.IPAM.IPv4Pools, true); err != nil {
@@ -135,6 +146,18 @@ func ipamAdd(ctx context.Context, be datastore.Backend, log *slog.Logger, cfg *C
 		res.IPs = append(res.IPs, &types100.IPConfig{Address: hostNet(a)})
 	}
 	return res, nil
+}
+
+// byFamily splits addresses into IPv4 and IPv6.
+func byFamily(ips []netip.Addr) (v4, v6 []netip.Addr) {
+	for _, a := range ips {
+		if a.Is4() {
+			v4 = append(v4, a)
+		} else {
+			v6 = append(v6, a)
+		}
+	}
+	return v4, v6
 }
 
 // hostNet is a as a /32 or /128.

@@ -4,7 +4,9 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"fmt"
+	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/containernetworking/cni/pkg/types"
@@ -18,6 +20,9 @@ type RuntimeArgs struct {
 	PodNamespace     string // K8S_POD_NAMESPACE
 	PodName          string // K8S_POD_NAME
 	InfraContainerID string // K8S_POD_INFRA_CONTAINER_ID
+	// IPs are the addresses the runtime asks for (IP=a[,b]), as
+	// upstream's calico-ipam reads them.
+	IPs []netip.Addr
 }
 
 // envErr is a CNI "invalid environment variables" error.
@@ -46,6 +51,14 @@ func ParseRuntimeArgs(s string) (RuntimeArgs, error) {
 			a.PodName = v
 		case "K8S_POD_INFRA_CONTAINER_ID":
 			a.InfraContainerID = v
+		case "IP":
+			for _, f := range strings.Split(v, ",") {
+				ip, err := netip.ParseAddr(strings.TrimSpace(f))
+				if err != nil {
+					return a, envErr("CNI_ARGS IP %q: not an IP address", f)
+				}
+				a.IPs = append(a.IPs, ip)
+			}
 		}
 	}
 	if (a.PodName == "") != (a.PodNamespace == "") {
@@ -64,6 +77,9 @@ type Identity struct {
 	Pod          string // k8s only
 	ContainerID  string
 	IfName       string // the interface inside the container
+	// Requested are the addresses the runtime asked for (CNI_ARGS IP=,
+	// args.cni.ips): calico-ipam hands out exactly these.
+	Requested []netip.Addr
 }
 
 // containerIDRE is the WorkloadEndpoint containerID rule.
@@ -102,6 +118,20 @@ func NewIdentity(cfg *Config, containerID, ifName string, ra RuntimeArgs) (Ident
 	}
 	if _, err := id.WEPName(); err != nil {
 		return id, configErr("nodename %q: %v", id.Node, err)
+	}
+	id.Requested = append(id.Requested, ra.IPs...)
+	for i, s := range cfg.Args.CNI.IPs {
+		ip, err := netip.ParseAddr(s)
+		if err != nil {
+			p, perr := netip.ParsePrefix(s)
+			if perr != nil {
+				return id, configErr("args.cni.ips[%d] %q: not an IP address", i, s)
+			}
+			ip = p.Addr()
+		}
+		if !slices.Contains(id.Requested, ip) {
+			id.Requested = append(id.Requested, ip)
+		}
 	}
 	return id, nil
 }

@@ -2,11 +2,13 @@ package cni
 
 import (
 	"errors"
+	"net/netip"
 	"strings"
 	"testing"
 
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 func TestParseRuntimeArgs(t *testing.T) {
@@ -20,6 +22,8 @@ func TestParseRuntimeArgs(t *testing.T) {
 			in:   "IgnoreUnknown=1;K8S_POD_NAMESPACE=prod;K8S_POD_NAME=web-0;K8S_POD_INFRA_CONTAINER_ID=abc;OTHER=x",
 			want: RuntimeArgs{PodNamespace: "prod", PodName: "web-0", InfraContainerID: "abc"},
 		},
+		{in: "IP=10.0.0.5, fd00::5", want: RuntimeArgs{IPs: []netip.Addr{netip.MustParseAddr("10.0.0.5"), netip.MustParseAddr("fd00::5")}}},
+		{in: "IP=10.0.0.300", errHas: `CNI_ARGS IP "10.0.0.300": not an IP address`},
 		{in: "K8S_POD_NAME=web", errHas: "K8S_POD_NAME and K8S_POD_NAMESPACE must be given together"},
 		{in: "K8S_POD_NAME", errHas: `CNI_ARGS entry 0 "K8S_POD_NAME": want KEY=value`},
 	}
@@ -36,7 +40,7 @@ func TestParseRuntimeArgs(t *testing.T) {
 			t.Errorf("ParseRuntimeArgs(%q): %v", tt.in, err)
 			continue
 		}
-		if diff := cmp.Diff(tt.want, got); diff != "" {
+		if diff := cmp.Diff(tt.want, got, cmpopts.EquateComparable(netip.Addr{})); diff != "" {
 			t.Errorf("ParseRuntimeArgs(%q) (-want +got)\n%s", tt.in, diff)
 		}
 	}

@@ -808,3 +808,37 @@ func TestPrivilegedAddMissingNetNS(t *testing.T) {
 		t.Errorf("the failed ADD allocated %v", got)
 	}
 }
+
+// TestPrivilegedRequestedIP: the runtime asks for an address (CNI_ARGS
+// IP=, or args.cni.ips): ADD gives exactly that one; a second container
+// asking for it fails, naming it, and holds nothing.
+func TestPrivilegedRequestedIP(t *testing.T) {
+	e := newCNIEnv(t)
+	want := netip.MustParseAddr("10.77.200.7")
+	a := e.newContainer("req-a", "prod", "fixed-a")
+	a.rt.Args = append(a.rt.Args, [2]string{"IP", want.String()})
+	res := e.add(e.calicoIPAM(false), a)
+	if len(res.IPs) != 1 || res.IPs[0].Address.IP.String() != want.String() {
+		t.Fatalf("ADD with IP=%s gave %v", want, res.IPs)
+	}
+	if got := e.handleIPs(a.rt.ContainerID); !slices.Equal(got, []netip.Addr{want}) {
+		t.Errorf("handle holds %v, want [%s]", got, want)
+	}
+	b := e.newContainer("req-b", "prod", "fixed-b")
+	cfg := e.calicoIPAM(false, map[string]any{"args": map[string]any{"cni": map[string]any{"ips": []string{want.String() + "/16"}}}})
+	var err error
+	e.inHost(func() error {
+		_, err = e.cni().AddNetworkList(context.Background(), cfg, b.rt)
+		return nil
+	})
+	if err == nil || !strings.Contains(err.Error(), want.String()) || !strings.Contains(err.Error(), "already in use") {
+		t.Fatalf("second ADD asking for %s: %v; want it refused, naming the address", want, err)
+	}
+	if got := e.handleIPs(b.rt.ContainerID); len(got) != 0 {
+		t.Errorf("the refused ADD holds %v", got)
+	}
+	e.del(e.calicoIPAM(false), a)
+	if got := e.handleIPs(a.rt.ContainerID); len(got) != 0 {
+		t.Errorf("after DEL the handle holds %v", got)
+	}
+}
