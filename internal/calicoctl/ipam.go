@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -31,13 +32,16 @@ and the cluster-wide IPAM configuration.`,
 	return cmd
 }
 
-// ipamClient connects and returns an IPAM client.
-func (a *app) ipamClient(ctx context.Context) (*ipam.Client, func(), error) {
+// ipamClient connects and returns an IPAM client, the context its
+// requests run in (bounded by timeout), and a func that releases both.
+func (a *app) ipamClient(cmd *cobra.Command, timeout time.Duration) (context.Context, *ipam.Client, func(), error) {
+	ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 	c, done, err := a.connect(ctx)
 	if err != nil {
-		return nil, nil, err
+		cancel()
+		return nil, nil, nil, err
 	}
-	return ipam.New(c.Backend(), a.logger()), done, nil
+	return ctx, ipam.New(c.Backend(), a.logger()), func() { done(); cancel() }, nil
 }
 
 func newIPAMShowCommand(a *app) *cobra.Command {
@@ -63,9 +67,7 @@ what attributes; --show-configuration shows the IPAM configuration.`,
 					return usagef("--ip %q: not an IP address", ip)
 				}
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), a.timeout)
-			defer cancel()
-			c, done, err := a.ipamClient(ctx)
+			ctx, c, done, err := a.ipamClient(cmd, a.timeout)
 			if err != nil {
 				return err
 			}
@@ -210,9 +212,7 @@ problems were found; the summary says how many.`,
   calicoctl ipam release --from-report report.json`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, cancel := context.WithTimeout(cmd.Context(), a.timeout*10)
-			defer cancel()
-			c, done, err := a.ipamClient(ctx)
+			ctx, c, done, err := a.ipamClient(cmd, a.timeout*10)
 			if err != nil {
 				return err
 			}
@@ -326,9 +326,7 @@ of hosts that have no Node.`,
 					return fmt.Errorf("report %s: version %q, this calicoctl reads %q", report, r.Version, ipam.ReportVersion)
 				}
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), a.timeout*10)
-			defer cancel()
-			c, done, err := a.ipamClient(ctx)
+			ctx, c, done, err := a.ipamClient(cmd, a.timeout*10)
 			if err != nil {
 				return err
 			}
@@ -378,9 +376,7 @@ affinity).`,
 			if strict == "" && !cmd.Flags().Changed("max-blocks-per-host") {
 				return usagef("nothing to change: give --strictaffinity and/or --max-blocks-per-host")
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), a.timeout)
-			defer cancel()
-			c, done, err := a.ipamClient(ctx)
+			ctx, c, done, err := a.ipamClient(cmd, a.timeout)
 			if err != nil {
 				return err
 			}

@@ -21,8 +21,9 @@ import (
 	"github.com/gocalico/calico/internal/resources"
 )
 
-// calicoRun is what every calico command starts with.
-type calicoRun struct {
+// run is what every command of both plugins starts with: the checked
+// configuration, the attachment's identity, a logger and the datastore.
+type run struct {
 	cfg *Config
 	id  Identity
 	log *slog.Logger
@@ -31,15 +32,15 @@ type calicoRun struct {
 	ctx context.Context
 }
 
-// startCalico loads the config (and, when withIdentity, the attachment's
-// identity), refuses the initial namespace when told to, and connects to
-// the datastore. The returned func releases everything.
-func (p *Plugin) startCalico(args *skel.CmdArgs, withIdentity, touchesHost bool) (*calicoRun, func(), error) {
+// start loads the config (and, when withIdentity, the attachment's
+// identity), refuses the initial namespace when told to (touchesHost),
+// and connects to the datastore. The returned func releases everything.
+func (p *Plugin) start(args *skel.CmdArgs, plugin string, withIdentity, touchesHost bool) (*run, func(), error) {
 	cfg, err := LoadConfig(args.StdinData)
 	if err != nil {
 		return nil, nil, err
 	}
-	r := &calicoRun{cfg: cfg}
+	r := &run{cfg: cfg}
 	if withIdentity {
 		ra, err := ParseRuntimeArgs(args.Args)
 		if err != nil {
@@ -51,10 +52,10 @@ func (p *Plugin) startCalico(args *skel.CmdArgs, withIdentity, touchesHost bool)
 	}
 	if touchesHost {
 		if err := refuseInitNetNS(); err != nil {
-			return nil, nil, types.NewError(types.ErrInvalidNetNS, "calico: "+err.Error(), "")
+			return nil, nil, types.NewError(types.ErrInvalidNetNS, plugin+": "+err.Error(), "")
 		}
 	}
-	log, closeLog := p.logger(cfg, "calico")
+	log, closeLog := p.logger(cfg, plugin)
 	r.log = log.With("containerID", args.ContainerID)
 	ctx, cancel := p.context()
 	r.ctx = ctx
@@ -68,6 +69,11 @@ func (p *Plugin) startCalico(args *skel.CmdArgs, withIdentity, touchesHost bool)
 	return r, func() { be.Close(); cancel(); closeLog() }, nil
 }
 
+// startCalico starts a calico command (see start).
+func (p *Plugin) startCalico(args *skel.CmdArgs, withIdentity, touchesHost bool) (*run, func(), error) {
+	return p.start(args, "calico", withIdentity, touchesHost)
+}
+
 // InProcessIPAM is the IPAM type the calico plugin runs in its own
 // process for ADD and DEL instead of executing its binary: the same
 // code, without a second process start and datastore connection (about
@@ -78,7 +84,7 @@ const InProcessIPAM = "calico-ipam"
 // ipam runs the IPAM plugin's command for the attachment: in process
 // for calico-ipam's ADD and DEL (unless p.Exec stands in for executing
 // plugins), delegated otherwise.
-func (p *Plugin) ipam(ctx context.Context, command string, r *calicoRun, args *skel.CmdArgs) (types.Result, error) {
+func (p *Plugin) ipam(ctx context.Context, command string, r *run, args *skel.CmdArgs) (types.Result, error) {
 	if r.cfg.IPAM.Type == InProcessIPAM && p.Exec == nil {
 		switch command {
 		case "ADD":
@@ -394,7 +400,7 @@ func (p *Plugin) CalicoDel(args *skel.CmdArgs) error {
 
 // delAddrsAndEndpoint is DEL's release of the addresses (IPAM DEL) and,
 // when it is this container's, of the endpoint w.
-func (p *Plugin) delAddrsAndEndpoint(r *calicoRun, args *skel.CmdArgs, ours bool, w *v3.WorkloadEndpoint, wepName string) error {
+func (p *Plugin) delAddrsAndEndpoint(r *run, args *skel.CmdArgs, ours bool, w *v3.WorkloadEndpoint, wepName string) error {
 	cfg, id := r.cfg, r.id
 	if cfg.IPAM.Type != "" {
 		if _, err := p.ipam(r.ctx, "DEL", r, args); err != nil {

@@ -19,45 +19,10 @@ import (
 	"github.com/gocalico/calico/internal/resources"
 )
 
-// ipamRun is what every calico-ipam command starts with.
-type ipamRun struct {
-	cfg *Config
-	id  Identity
-	log *slog.Logger
-	be  datastore.Backend
-	ctx context.Context
-}
-
-// startIPAM loads the config and, when withIdentity, the attachment's
-// identity, then connects to the datastore. The returned func releases
-// everything.
-func (p *Plugin) startIPAM(args *skel.CmdArgs, withIdentity bool) (*ipamRun, func(), error) {
-	cfg, err := LoadConfig(args.StdinData)
-	if err != nil {
-		return nil, nil, err
-	}
-	r := &ipamRun{cfg: cfg}
-	if withIdentity {
-		ra, err := ParseRuntimeArgs(args.Args)
-		if err != nil {
-			return nil, nil, err
-		}
-		if r.id, err = NewIdentity(cfg, args.ContainerID, args.IfName, ra); err != nil {
-			return nil, nil, err
-		}
-	}
-	log, closeLog := p.logger(cfg, "calico-ipam")
-	r.log = log.With("containerID", args.ContainerID)
-	ctx, cancel := p.context()
-	r.ctx = ctx
-	be, err := p.connect(ctx, cfg, r.log)
-	if err != nil {
-		cancel()
-		closeLog()
-		return nil, nil, err
-	}
-	r.be = be
-	return r, func() { be.Close(); cancel(); closeLog() }, nil
+// startIPAM starts a calico-ipam command (see start); calico-ipam
+// touches no network namespace.
+func (p *Plugin) startIPAM(args *skel.CmdArgs, withIdentity bool) (*run, func(), error) {
+	return p.start(args, "calico-ipam", withIdentity, false)
 }
 
 // IPAMAdd allocates the attachment's addresses (or returns those it
