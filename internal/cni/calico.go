@@ -208,10 +208,8 @@ func (p *Plugin) CalicoAdd(args *skel.CmdArgs) (err error) {
 	undo = append(undo, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if cur, err := getWEP(ctx, r.res, id.Namespace, wepName); err == nil && cur != nil && cur.Spec.ContainerID == id.ContainerID {
-			if _, err := r.res.Delete(ctx, v3.KindWorkloadEndpoint, id.Namespace, wepName, cur.Metadata.ResourceVersion); err != nil {
-				log.Error("ADD failed and deleting its WorkloadEndpoint failed too", "error", err)
-			}
+		if err := deleteOwnWEP(ctx, r.res, id, wepName, nil); err != nil {
+			log.Error("ADD failed and deleting its WorkloadEndpoint failed too", "error", err)
 		}
 	})
 	if cfg.Wait > 0 {
@@ -408,16 +406,29 @@ func (p *Plugin) delAddrsAndEndpoint(r *run, args *skel.CmdArgs, ours bool, w *v
 		}
 	}
 	if ours && w != nil {
-		_, err := r.res.Delete(r.ctx, v3.KindWorkloadEndpoint, id.Namespace, wepName, w.Metadata.ResourceVersion)
-		if errors.Is(err, datastore.ErrConflict) {
-			// Rewritten meanwhile: delete only if still ours.
-			if w, err = getWEP(r.ctx, r.res, id.Namespace, wepName); err == nil && w != nil && w.Spec.ContainerID == id.ContainerID {
-				_, err = r.res.Delete(r.ctx, v3.KindWorkloadEndpoint, id.Namespace, wepName, w.Metadata.ResourceVersion)
-			}
-		}
-		if err != nil && !errors.Is(err, datastore.ErrNotFound) {
+		if err := deleteOwnWEP(r.ctx, r.res, id, wepName, w); err != nil {
 			return asCNIError("delete WorkloadEndpoint "+wepName, err)
 		}
+	}
+	return nil
+}
+
+// deleteOwnWEP deletes the endpoint wepName if it is id's container's:
+// w as read (the caller found it is), by its revision, else (w nil, or
+// rewritten meanwhile) as read again, only if its containerID is id's.
+// An endpoint already gone is success.
+func deleteOwnWEP(ctx context.Context, res *resources.Client, id Identity, wepName string, w *v3.WorkloadEndpoint) error {
+	var err error
+	if w != nil {
+		_, err = res.Delete(ctx, v3.KindWorkloadEndpoint, id.Namespace, wepName, w.Metadata.ResourceVersion)
+	}
+	if w == nil || errors.Is(err, datastore.ErrConflict) {
+		if w, err = getWEP(ctx, res, id.Namespace, wepName); err == nil && w != nil && w.Spec.ContainerID == id.ContainerID {
+			_, err = res.Delete(ctx, v3.KindWorkloadEndpoint, id.Namespace, wepName, w.Metadata.ResourceVersion)
+		}
+	}
+	if err != nil && !errors.Is(err, datastore.ErrNotFound) {
+		return err
 	}
 	return nil
 }
