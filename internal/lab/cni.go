@@ -39,7 +39,7 @@ func WithWaitForEndpoint(d time.Duration) CNIOption {
 // cniConfig is the network configuration a container runtime on host h
 // would hand the calico plugin: Calico IPAM, the lab's datastore socket,
 // files under the lab's state directory.
-func (l *Lab) cniConfig(h Host, opts ...CNIOption) ([]byte, error) {
+func (l *Lab) cniConfig(h Host, opts ...CNIOption) (*libcni.PluginConfig, error) {
 	ipam := map[string]any{"type": "calico-ipam", "assign_ipv4": "true", "assign_ipv6": fmt.Sprint(l.st.IPv6)}
 	conf := map[string]any{
 		"cniVersion":       "1.1.0",
@@ -55,7 +55,11 @@ func (l *Lab) cniConfig(h Host, opts ...CNIOption) ([]byte, error) {
 	for _, o := range opts {
 		o(conf)
 	}
-	return json.Marshal(conf)
+	b, err := json.Marshal(conf)
+	if err != nil {
+		return nil, err
+	}
+	return libcni.NetworkPluginConfFromBytes(b)
 }
 
 // cniRuntime is what the runtime tells the plugin of w.
@@ -118,11 +122,7 @@ func (l *Lab) addWorkloadCNI(ctx context.Context, w Workload, opts ...CNIOption)
 	if err := l.addNamespace(ctx, w.Namespace); err != nil {
 		return w, 0, err
 	}
-	conf, err := l.cniConfig(h, opts...)
-	if err != nil {
-		return w, 0, err
-	}
-	net, err := libcni.NetworkPluginConfFromBytes(conf)
+	net, err := l.cniConfig(h, opts...)
 	if err != nil {
 		return w, 0, err
 	}
@@ -184,11 +184,7 @@ func (l *Lab) TimedRemoveWorkloadCNI(ctx context.Context, w Workload) (time.Dura
 	if !ok {
 		return 0, fmt.Errorf("lab %s: no host %q", l.st.Name, w.Host)
 	}
-	conf, err := l.cniConfig(h)
-	if err != nil {
-		return 0, err
-	}
-	net, err := libcni.NetworkPluginConfFromBytes(conf)
+	net, err := l.cniConfig(h)
 	if err != nil {
 		return 0, err
 	}
@@ -216,11 +212,7 @@ func (l *Lab) CheckWorkloadCNI(ctx context.Context, w Workload) error {
 	if !ok {
 		return fmt.Errorf("lab %s: no host %q", l.st.Name, w.Host)
 	}
-	conf, err := l.cniConfig(h)
-	if err != nil {
-		return err
-	}
-	net, err := libcni.NetworkPluginConfFromBytes(conf)
+	net, err := l.cniConfig(h)
 	if err != nil {
 		return err
 	}
@@ -234,11 +226,7 @@ func (l *Lab) GCCNI(ctx context.Context, host string, valid []Workload) error {
 	if !ok {
 		return fmt.Errorf("lab %s: no host %q", l.st.Name, host)
 	}
-	conf, err := l.cniConfig(h)
-	if err != nil {
-		return err
-	}
-	net, err := libcni.NetworkPluginConfFromBytes(conf)
+	net, err := l.cniConfig(h)
 	if err != nil {
 		return err
 	}
