@@ -75,7 +75,8 @@ host1..hostN, workloads host1-w1.. (addresses 10.65.N.M and fd00:65::N:M).`,
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVar(&name, "name", "lab", "lab name")
 	root.AddCommand(upCommand(&name, stdout), statusCommand(&name, stdout),
-		execCommand(&name, stdin, stdout, stderr), matrixCommand(&name, stdout), downCommand(&name, stdout))
+		execCommand(&name, stdin, stdout, stderr), matrixCommand(&name, stdout), datastoreCommand(&name, stdout),
+		downCommand(&name, stdout))
 	return root
 }
 
@@ -115,6 +116,8 @@ func upCommand(name *string, stdout io.Writer) *cobra.Command {
 	f.BoolVar(&cfg.ExternalRouter, "external-router", false, "add FRR as a top-of-rack router (namespace <name>-tor, AS 65001) peering with every host and announcing "+TORNetworkIPv4.String())
 	f.DurationVar(&cfg.BGPRestartTime, "bgp-restart-time", 0, "graceful-restart time of every BGP session (default: BIRD's, 120s)")
 	f.DurationVar(&cfg.StartTimeout, "start-timeout", time.Minute, "how long to wait for each process to become ready")
+	f.DurationVar(&cfg.ReadyTimeout, "ready-timeout", 2*time.Minute, "how long to wait, once everything runs, for every agent to be ready and every host to have every other host's workload routes")
+	f.IntVar(&cfg.EtcdCluster, "etcd-cluster", 0, fmt.Sprintf("run an etcd cluster of this many members (Debian's etcd-server, 1-%d) instead of the embedded datastore", MaxEtcdMembers))
 	return cmd
 }
 
@@ -230,6 +233,68 @@ The exit status is 0 only when every pair reached.`,
 	cmd.Flags().BoolVar(&asJSON, "json", false, `print [{"from":..,"to":..,"reached":..}] as JSON`)
 	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 2*time.Second, "per-ping timeout (whole seconds)")
 	cmd.Flags().IntVar(&opts.Parallel, "parallel", 8, "pings at once")
+	return cmd
+}
+
+func datastoreCommand(name *string, stdout io.Writer) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "datastore",
+		Short: "Stop and start the lab's datastore (or one etcd member) while the hosts run on",
+		Long: `datastore stop ends the lab's datastore (the embedded one, or every member of
+its etcd cluster) and leaves everything else running: calico-node on every host
+carries on with what it has. datastore start starts it again on the same data.
+With an etcd cluster (calico-lab up --etcd-cluster 3), --member N acts on
+member N alone: the others keep serving.`,
+		Example: `  calico-lab datastore stop
+  calico-lab datastore start
+  calico-lab datastore stop --member 2 --kill
+  calico-lab datastore start --member 2`,
+	}
+	var member int
+	var kill bool
+	stop := &cobra.Command{
+		Use:   "stop",
+		Short: "Stop the datastore (SIGTERM, or SIGKILL with --kill)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			l, err := load(*name)
+			if err != nil {
+				return err
+			}
+			defer l.Close()
+			l.SetProgress(stdout)
+			sig := syscall.SIGTERM
+			if kill {
+				sig = syscall.SIGKILL
+			}
+			if member > 0 {
+				return l.StopEtcdMember(cmd.Context(), member, sig)
+			}
+			return l.StopDatastore(cmd.Context(), sig)
+		},
+	}
+	start := &cobra.Command{
+		Use:   "start",
+		Short: "Start the datastore again and wait until it answers",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			l, err := load(*name)
+			if err != nil {
+				return err
+			}
+			defer l.Close()
+			l.SetProgress(stdout)
+			if member > 0 {
+				return l.StartEtcdMember(cmd.Context(), member)
+			}
+			return l.StartDatastore(cmd.Context())
+		},
+	}
+	for _, c := range []*cobra.Command{stop, start} {
+		c.Flags().IntVar(&member, "member", 0, "only this etcd member (1-based; a lab with --etcd-cluster)")
+	}
+	stop.Flags().BoolVar(&kill, "kill", false, "SIGKILL instead of SIGTERM")
+	cmd.AddCommand(stop, start)
 	return cmd
 }
 

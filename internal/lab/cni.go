@@ -42,15 +42,19 @@ func WithWaitForEndpoint(d time.Duration) CNIOption {
 func (l *Lab) cniConfig(h Host, opts ...CNIOption) (*libcni.PluginConfig, error) {
 	ipam := map[string]any{"type": "calico-ipam", "assign_ipv4": "true", "assign_ipv6": fmt.Sprint(l.st.IPv6)}
 	conf := map[string]any{
-		"cniVersion":       "1.1.0",
-		"name":             CNINetwork,
-		"type":             "calico",
-		"nodename":         h.Name,
-		"datastore_socket": l.st.Socket,
-		"ipam_lock_file":   filepath.Join(l.st.StateDir, "ipam-"+h.Name+".lock"),
-		"log_level":        "info",
-		"log_file_path":    filepath.Join(l.st.StateDir, "logs", "cni-"+h.Name+".log"),
-		"ipam":             ipam,
+		"cniVersion":     "1.1.0",
+		"name":           CNINetwork,
+		"type":           "calico",
+		"nodename":       h.Name,
+		"ipam_lock_file": filepath.Join(l.st.StateDir, "ipam-"+h.Name+".lock"),
+		"log_level":      "info",
+		"log_file_path":  filepath.Join(l.st.StateDir, "logs", "cni-"+h.Name+".log"),
+		"ipam":           ipam,
+	}
+	if len(l.EtcdMembers()) > 0 {
+		conf["etcd_endpoints"] = l.Endpoints()
+	} else {
+		conf["datastore_socket"] = l.st.Socket
 	}
 	for _, o := range opts {
 		o(conf)

@@ -95,6 +95,15 @@ type Config struct {
 	// StartTimeout bounds each wait for a process to become ready
 	// (default 60s).
 	StartTimeout time.Duration
+	// EtcdCluster, when set, runs an etcd cluster of that many members
+	// (Debian's etcd-server, 1-7) in the fabric namespace instead of the
+	// embedded datastore: every lab process is given all members, so
+	// losing a minority is survived (StopEtcdMember, StartEtcdMember).
+	EtcdCluster int
+	// ReadyTimeout bounds Up's wait for the lab to be ready: every
+	// agent ready and every host holding the routes to every other
+	// host's workloads (default 2m).
+	ReadyTimeout time.Duration
 	// CNI creates the workloads with the calico CNI plugin and Calico
 	// IPAM (AddWorkloadCNI), as a container runtime does, instead of
 	// with fixed addresses: their addresses come from the pools' blocks.
@@ -140,6 +149,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.ExternalRouter && c.BGP == BGPNone {
 		return c, fmt.Errorf("an external router needs BGP: bgp %q", c.BGP)
+	}
+	if c.EtcdCluster < 0 || c.EtcdCluster > MaxEtcdMembers {
+		return c, fmt.Errorf("etcd cluster of %d members: want 1-%d (0 for the embedded datastore)", c.EtcdCluster, MaxEtcdMembers)
+	}
+	if c.ReadyTimeout <= 0 {
+		c.ReadyTimeout = 2 * time.Minute
 	}
 	if c.StartTimeout <= 0 {
 		c.StartTimeout = time.Minute

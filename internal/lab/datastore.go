@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
 	"time"
 
 	v3 "github.com/gocalico/calico/api/v3"
@@ -14,20 +17,35 @@ import (
 )
 
 // Endpoints is the datastore endpoint every lab process uses:
-// "unix:///run/calico-lab/<name>/etcd.sock".
-func (l *Lab) Endpoints() string { return "unix://" + l.st.Socket }
+// "unix:///run/calico-lab/<name>/etcd.sock", or with an etcd cluster
+// every member's socket, comma separated.
+func (l *Lab) Endpoints() string { return strings.Join(l.endpoints(), ",") }
+
+func (l *Lab) endpoints() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.st.Etcd) == 0 {
+		return []string{"unix://" + l.st.Socket}
+	}
+	var eps []string
+	for _, m := range l.st.Etcd {
+		eps = append(eps, m.Endpoint())
+	}
+	return eps
+}
 
 // Backend returns a connection to the lab's datastore (over its unix
 // socket, so it works from the root namespace too). The Lab owns it:
 // Close or Down closes it.
 func (l *Lab) Backend(ctx context.Context) (datastore.Backend, error) {
+	eps := l.endpoints()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.be != nil {
 		return l.be, nil
 	}
 	be, err := datastore.NewEtcd(ctx, datastore.Config{
-		Endpoints:   []string{l.Endpoints()},
+		Endpoints:   eps,
 		DialTimeout: 5 * time.Second,
 	}, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -88,8 +106,8 @@ func (l *Lab) waitFor(ctx context.Context, p Process, what string, timeout time.
 	}
 }
 
-// datastoreReady reports whether the datastore answers and holds the
-// cluster defaults the datastore process creates.
+// datastoreReady reports whether the embedded datastore answers and
+// holds the cluster defaults the datastore process creates.
 func (l *Lab) datastoreReady(ctx context.Context) (bool, error) {
 	if _, err := os.Stat(l.st.Socket); err != nil {
 		return false, nil
@@ -220,6 +238,114 @@ func (l *Lab) DeleteEndpoint(ctx context.Context, w Workload) error {
 	_, err = c.Delete(ctx, "WorkloadEndpoint", WorkloadNamespace, w.Endpoint, "")
 	if err != nil && !errors.Is(err, datastore.ErrNotFound) {
 		return fmt.Errorf("%s: delete workload endpoint: %w", w.Name, err)
+	}
+	return nil
+}
+
+// StartDatastore starts the lab's datastore, the embedded one or every
+// etcd member not running, and waits until it answers.
+func (l *Lab) StartDatastore(ctx context.Context) error {
+	if len(l.EtcdMembers()) > 0 {
+		return l.startEtcdCluster(ctx)
+	}
+	return l.startEmbedded(ctx)
+}
+
+// StopDatastore stops the lab's datastore, the embedded one or every etcd
+// member, with sig (SIGTERM or SIGKILL), and waits until it has exited.
+// Everything else keeps running: the hosts' calico-nodes carry on without
+// it. A datastore not running is success.
+func (l *Lab) StopDatastore(ctx context.Context, sig syscall.Signal) error {
+	if ms := l.EtcdMembers(); len(ms) > 0 {
+		var errs []error
+		for _, m := range ms {
+			errs = append(errs, l.StopEtcdMember(ctx, m.Index, sig))
+		}
+		return errors.Join(errs...)
+	}
+	p := l.snapshot().Datastore
+	if err := l.signal(p, sig); err != nil {
+		return fmt.Errorf("datastore: %w", err)
+	}
+	if err := l.waitExit(ctx, p); err != nil {
+		return fmt.Errorf("datastore: %w", err)
+	}
+	l.step("datastore stopped (%v)", sig)
+	return l.record(func(s *state) { s.Datastore = Process{} })
+}
+
+// DatastoreRunning reports whether the datastore runs: the embedded
+// one, or every etcd member.
+func (l *Lab) DatastoreRunning() bool {
+	st := l.snapshot()
+	return l.datastoreRunning(&st)
+}
+
+// datastoreRunning: the embedded datastore or every member runs.
+func (l *Lab) datastoreRunning(st *state) bool {
+	if len(st.Etcd) == 0 {
+		return l.alive(st.Datastore)
+	}
+	for _, m := range st.Etcd {
+		if !l.alive(m.Process) {
+			return false
+		}
+	}
+	return true
+}
+
+// anyDatastoreAlive: some datastore process of st still runs.
+func (l *Lab) anyDatastoreAlive(st *state) bool {
+	if l.alive(st.Datastore) {
+		return true
+	}
+	for _, m := range st.Etcd {
+		if l.alive(m.Process) {
+			return true
+		}
+	}
+	return false
+}
+
+// startEmbedded starts the embedded datastore (calico-node
+// --datastore-only) in the fabric namespace and waits until it answers.
+func (l *Lab) startEmbedded(ctx context.Context) error {
+	st := l.snapshot()
+	if l.alive(st.Datastore) {
+		return fmt.Errorf("datastore already running (pid %d)", st.Datastore.PID)
+	}
+	argv := []string{filepath.Join(st.Bin, "calico-node"), "--datastore-only",
+		"--embedded-etcd", filepath.Join(st.StateDir, "etcd"),
+		"--embedded-etcd-socket", st.Socket,
+		"--embedded-etcd-listen", "",
+		"--log-level", st.LogLevel}
+	// The lab makes its own pools: none of calico-node's defaults.
+	p, err := l.startProcess(st.Fabric.Namespace, argv, l.env("NO_DEFAULT_POOLS=true"), filepath.Join(st.StateDir, "logs", "datastore.log"))
+	if err != nil {
+		return fmt.Errorf("datastore: %w", err)
+	}
+	if err := l.record(func(s *state) { s.Datastore = p }); err != nil {
+		return err
+	}
+	if err := l.waitFor(ctx, p, "datastore", l.startTimeout, l.datastoreReady); err != nil {
+		return err
+	}
+	l.step("datastore: calico-node --datastore-only in %s (pid %d), %s", st.Fabric.Namespace, p.PID, l.Endpoints())
+	return nil
+}
+
+// initCluster creates in a fresh etcd cluster what calico-node
+// --datastore-only creates in the embedded one: the cluster-wide
+// defaults (ClusterInformation, the default tiers), no pools.
+func (l *Lab) initCluster(ctx context.Context) error {
+	c, err := l.Client(ctx)
+	if err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, l.startTimeout)
+	defer cancel()
+	if err := c.EnsureInitialized(cctx, ""); err != nil {
+		return fmt.Errorf("etcd cluster: creating the cluster defaults: %w", err)
 	}
 	return nil
 }

@@ -35,6 +35,12 @@ func (l *Lab) Down(ctx context.Context) error {
 		l.step("stopping the datastore (pid %d)", st.Datastore.PID)
 		errs = append(errs, l.stop(ctx, st.Datastore, 10*time.Second))
 	}
+	for _, m := range st.Etcd {
+		if l.alive(m.Process) {
+			l.step("stopping etcd member %s (pid %d)", m.Name, m.Process.PID)
+			errs = append(errs, l.stop(ctx, m.Process, 10*time.Second))
+		}
+	}
 	errs = append(errs, removeNamespaces(ctx, st.Name, st.Namespaces, l.progress))
 	errs = append(errs, removeState(st.Name, st.StateDir))
 	l.step("down")

@@ -7,7 +7,9 @@
 //
 //   - namespace L-fabric: bridge br0 with 10.99.0.254/24 and fd00:99::fe/64,
 //     and the lab's datastore (calico-node --datastore-only, embedded etcd
-//     serving only the unix socket <state>/etcd.sock);
+//     serving only the unix socket <state>/etcd.sock), or with
+//     Config.EtcdCluster an etcd cluster (etcd-server processes serving
+//     the unix sockets <state>/etcdN:2379; see EtcdMember);
 //   - namespace L-hostN (N = 1..253): eth0 joined to br0 by a veth, with
 //     10.99.0.N/24 and fd00:99::N/64, default routes through the fabric
 //     address, and calico-node --nodename hostN --ip 10.99.0.N/24
@@ -69,6 +71,7 @@ func (l *Lab) snapshot() state {
 	st.Hosts = append([]Host(nil), st.Hosts...)
 	st.Workloads = append([]Workload(nil), st.Workloads...)
 	st.Namespaces = append([]string(nil), st.Namespaces...)
+	st.Etcd = append([]EtcdMember(nil), st.Etcd...)
 	return st
 }
 

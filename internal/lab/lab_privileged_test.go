@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -252,4 +253,133 @@ func TestPrivilegedUpFailureCleansUp(t *testing.T) {
 		t.Fatalf("Up with a broken calico-node = %v, want an error quoting its log", err)
 	}
 	assertGone(t, name, nil)
+}
+
+// Up returns only once the lab is ready: right after it, every workload
+// reaches every other, across hosts too (BGP converged, the CNI plugin's
+// blocks announced), at the first try.
+func TestPrivilegedUpReturnsReady(t *testing.T) {
+	bin := requireLab(t)
+	name := testName(t, "d")
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	var progress bytes.Buffer
+	l, err := Up(ctx, Config{Name: name, Hosts: 3, WorkloadsPerHost: 2, CNI: true, Bin: bin}, &progress)
+	if err != nil {
+		t.Fatalf("Up: %v\n%s", err, progress.String())
+	}
+	defer l.Close()
+	pairs, err := l.Matrix(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var missed []string
+	for _, p := range pairs {
+		if !p.Reached {
+			missed = append(missed, fmt.Sprintf("%s->%s %v", p.From, p.To, p.Families))
+		}
+	}
+	if len(pairs) != 30 || len(missed) > 0 {
+		t.Errorf("matrix right after Up: %d of %d pairs reached; missed %s\n%s", len(pairs)-len(missed), len(pairs), strings.Join(missed, ", "), progress.String())
+	}
+	if !strings.Contains(progress.String(), "ready after") {
+		t.Errorf("progress does not say the lab got ready:\n%s", progress.String())
+	}
+}
+
+// How far a host got, as Up says it when it gives up.
+func TestHostReadinessString(t *testing.T) {
+	for _, tc := range []struct {
+		r    hostReadiness
+		want string
+	}{
+		{hostReadiness{host: "host1", local: 2, remote: 4}, "host1: ready"},
+		{hostReadiness{host: "host2", local: 2, remote: 4, remoteMissing: []string{"10.65.3.1 (host3-w1)"}},
+			"host2: 3 of 4 remote workload routes; missing 10.65.3.1 (host3-w1)"},
+		{hostReadiness{host: "host3", agent: "503 Service Unavailable", local: 2, localMissing: []string{"10.65.3.1 (host3-w1)", "fd00:65::3:1 (host3-w1)"}},
+			"host3: agent not ready: 503 Service Unavailable; 0 of 2 local workload routes; missing 10.65.3.1 (host3-w1), fd00:65::3:1 (host3-w1)"},
+	} {
+		if got := tc.r.String(); got != tc.want {
+			t.Errorf("%+v:\n got %q\nwant %q", tc.r, got, tc.want)
+		}
+	}
+}
+
+// The datastore can be stopped and started under a running lab, and an
+// etcd cluster's members one by one: a killed member's stale socket does
+// not stop it from starting again, and it catches up.
+func TestPrivilegedDatastoreStopStart(t *testing.T) {
+	bin := requireLab(t)
+	for _, tc := range []struct {
+		name    string
+		members int
+	}{
+		{"embedded", 0},
+		{"etcd cluster", 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.members > 0 {
+				if _, err := os.Stat(EtcdServerBin); err != nil {
+					t.Skipf("%s not installed: make deps", EtcdServerBin)
+				}
+			}
+			name := testName(t, "e")
+			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+			defer cancel()
+			var progress bytes.Buffer
+			l, err := Up(ctx, Config{Name: name, Hosts: 1, WorkloadsPerHost: 1, Bin: bin, NoIPv6: true, EtcdCluster: tc.members}, &progress)
+			if err != nil {
+				t.Fatalf("Up: %v\n%s", err, progress.String())
+			}
+			defer l.Close()
+			calicoctl := func(args ...string) (string, error) {
+				var out bytes.Buffer
+				err := l.Exec(ctx, "host1", append([]string{"calicoctl"}, args...), Stdio{Stdout: &out, Stderr: &out})
+				return out.String(), err
+			}
+			if out, err := calicoctl("get", "ippools", "-o", "name"); err != nil || !strings.Contains(out, poolNameIPv4) {
+				t.Fatalf("calicoctl get ippools: %v\n%s", err, out)
+			}
+			if err := l.StopDatastore(ctx, syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			if l.DatastoreRunning() || l.Status().Healthy() {
+				t.Errorf("datastore stopped, but DatastoreRunning %v, Healthy %v", l.DatastoreRunning(), l.Status().Healthy())
+			}
+			if err := l.StartDatastore(ctx); err != nil {
+				t.Fatalf("StartDatastore: %v", err)
+			}
+			if out, err := calicoctl("get", "ippools", "-o", "name"); err != nil || !strings.Contains(out, poolNameIPv4) {
+				t.Fatalf("calicoctl get ippools after the restart: %v\n%s", err, out)
+			}
+			if tc.members == 0 {
+				return
+			}
+			leader, err := l.EtcdLeader(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := l.StopEtcdMember(ctx, leader, syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			// Written through the others while it is away.
+			if out, err := calicoctl("patch", "ippool", poolNameIPv4, "-p", `{"metadata":{"labels":{"while":"member-killed"}}}`); err != nil {
+				t.Fatalf("calicoctl with member %d killed: %v\n%s", leader, err, out)
+			}
+			if err := l.StartEtcdMember(ctx, leader); err != nil {
+				t.Fatalf("StartEtcdMember %d: %v", leader, err)
+			}
+			var revs []int64
+			for _, m := range l.EtcdMembers() {
+				st, err := l.EtcdMemberStatus(ctx, m.Index)
+				if err != nil {
+					t.Fatal(err)
+				}
+				revs = append(revs, st.Revision)
+			}
+			if revs[leader-1] != slices.Max(revs) {
+				t.Errorf("restarted member %d at revision %d, the others %v", leader, revs[leader-1], revs)
+			}
+		})
+	}
 }

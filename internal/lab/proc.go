@@ -52,6 +52,12 @@ func readProcStat(pid int) (procStat, error) {
 // daemon a /sys of its namespace), in a session of its own, with stdout
 // and stderr appended to logPath. The process outlives this one.
 func (l *Lab) startProcess(ns string, argv []string, env []string, logPath string) (Process, error) {
+	return l.startProcessIn(ns, "", argv, env, logPath)
+}
+
+// startProcessIn is startProcess with the working directory dir ("" for
+// this process's).
+func (l *Lab) startProcessIn(ns, dir string, argv []string, env []string, logPath string) (Process, error) {
 	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
 	if err != nil {
 		return Process{}, fmt.Errorf("log file: %w", err)
@@ -60,6 +66,7 @@ func (l *Lab) startProcess(ns string, argv []string, env []string, logPath strin
 	fmt.Fprintf(logf, "--- calico-lab: %s: ip netns exec %s %s\n", time.Now().Format(time.RFC3339), ns, strings.Join(argv, " "))
 	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, argv...)...)
 	cmd.Env = env
+	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {

@@ -84,18 +84,23 @@ func (w Workload) Addrs() []netip.Addr {
 // state is what lab.json records: enough for any later invocation to find,
 // use and tear down the lab.
 type state struct {
-	Version   int        `json:"version"`
-	Name      string     `json:"name"`
-	StateDir  string     `json:"stateDir"`
-	Bin       string     `json:"bin"`
-	IPv6      bool       `json:"ipv6"`
-	LogLevel  string     `json:"logLevel"`
-	Socket    string     `json:"socket"`
-	Created   time.Time  `json:"created"`
-	Fabric    Fabric     `json:"fabric"`
-	Datastore Process    `json:"datastore"`
-	Hosts     []Host     `json:"hosts"`
-	Workloads []Workload `json:"workloads"`
+	Version  int       `json:"version"`
+	Name     string    `json:"name"`
+	StateDir string    `json:"stateDir"`
+	Bin      string    `json:"bin"`
+	IPv6     bool      `json:"ipv6"`
+	LogLevel string    `json:"logLevel"`
+	Socket   string    `json:"socket"`
+	Created  time.Time `json:"created"`
+	Fabric   Fabric    `json:"fabric"`
+	// Datastore is the embedded datastore's process; unused when the
+	// lab runs an etcd cluster (Etcd).
+	Datastore Process `json:"datastore"`
+	// Etcd are the members of the lab's etcd cluster, when it runs one
+	// instead of the embedded datastore.
+	Etcd      []EtcdMember `json:"etcd,omitempty"`
+	Hosts     []Host       `json:"hosts"`
+	Workloads []Workload   `json:"workloads"`
 	// BGP is the topology (BGPMesh, BGPReflector, BGPNone; "" = mesh).
 	BGP string `json:"bgp,omitempty"`
 	// Router is the external router, when the lab has one.

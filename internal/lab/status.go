@@ -9,13 +9,16 @@ import (
 
 // Status is a lab's state as seen now.
 type Status struct {
-	Name      string           `json:"name"`
-	StateDir  string           `json:"stateDir"`
-	Endpoints string           `json:"endpoints"`
-	Datastore ProcessStatus    `json:"datastore"`
-	Fabric    Fabric           `json:"fabric"`
-	Hosts     []HostStatus     `json:"hosts"`
-	Workloads []WorkloadStatus `json:"workloads"`
+	Name      string        `json:"name"`
+	StateDir  string        `json:"stateDir"`
+	Endpoints string        `json:"endpoints"`
+	Datastore ProcessStatus `json:"datastore"`
+	// Etcd are the members of the lab's etcd cluster (none with the
+	// embedded datastore).
+	Etcd      []EtcdMemberState `json:"etcd,omitempty"`
+	Fabric    Fabric            `json:"fabric"`
+	Hosts     []HostStatus      `json:"hosts"`
+	Workloads []WorkloadStatus  `json:"workloads"`
 	// MissingNamespaces lists recorded namespaces that no longer exist.
 	MissingNamespaces []string `json:"missingNamespaces,omitempty"`
 }
@@ -23,6 +26,12 @@ type Status struct {
 // ProcessStatus is a recorded process and whether it still runs.
 type ProcessStatus struct {
 	Process
+	Running bool `json:"running"`
+}
+
+// EtcdMemberState is an etcd member and whether it runs.
+type EtcdMemberState struct {
+	EtcdMember
 	Running bool `json:"running"`
 }
 
@@ -40,8 +49,16 @@ type WorkloadStatus struct {
 
 // Healthy reports whether every process runs and every namespace exists.
 func (s Status) Healthy() bool {
-	if !s.Datastore.Running || len(s.MissingNamespaces) > 0 {
+	if len(s.MissingNamespaces) > 0 {
 		return false
+	}
+	if len(s.Etcd) == 0 && !s.Datastore.Running {
+		return false
+	}
+	for _, m := range s.Etcd {
+		if !m.Running {
+			return false
+		}
 	}
 	for _, h := range s.Hosts {
 		if !h.NodeRunning {
@@ -60,6 +77,9 @@ func (l *Lab) Status() Status {
 		Endpoints: l.Endpoints(),
 		Datastore: ProcessStatus{Process: st.Datastore, Running: l.alive(st.Datastore)},
 		Fabric:    st.Fabric,
+	}
+	for _, m := range st.Etcd {
+		s.Etcd = append(s.Etcd, EtcdMemberState{EtcdMember: m, Running: l.alive(m.Process)})
 	}
 	for _, h := range st.Hosts {
 		s.Hosts = append(s.Hosts, HostStatus{Host: h, NodeRunning: l.alive(h.Node)})
@@ -85,7 +105,14 @@ func (s Status) Write(w io.Writer) error {
 	}
 	fmt.Fprintf(w, "lab %s\n", s.Name)
 	fmt.Fprintf(w, "  state      %s\n", s.StateDir)
-	fmt.Fprintf(w, "  datastore  %s, %s in %s\n", s.Endpoints, run(s.Datastore.Running, s.Datastore.PID), s.Fabric.Namespace)
+	if len(s.Etcd) == 0 {
+		fmt.Fprintf(w, "  datastore  %s, %s in %s\n", s.Endpoints, run(s.Datastore.Running, s.Datastore.PID), s.Fabric.Namespace)
+	} else {
+		fmt.Fprintf(w, "  datastore  etcd cluster of %d in %s\n", len(s.Etcd), s.Fabric.Namespace)
+		for _, m := range s.Etcd {
+			fmt.Fprintf(w, "    %-9s %s, %s, log %s\n", m.Name, m.Endpoint(), run(m.Running, m.Process.PID), m.Log)
+		}
+	}
 	fmt.Fprintf(w, "  fabric     %s, bridge %s %s\n", s.Fabric.Namespace, s.Fabric.Bridge, joinAddrs(s.Fabric.IPv4, s.Fabric.IPv6))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "\nHOST\tNAMESPACE\tADDRESSES\tCALICO-NODE\tLOG")

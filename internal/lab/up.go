@@ -14,10 +14,12 @@ import (
 	"github.com/gocalico/calico/internal/datastore"
 )
 
-// Up builds a lab as cfg describes and returns it running: namespaces,
-// links, datastore, pools, endpoints and one calico-node per host. Each
-// step is reported on progress (nil for none). On failure everything made
-// so far is removed.
+// Up builds a lab as cfg describes and returns it running and ready:
+// namespaces, links, datastore, pools, endpoints and one calico-node per
+// host, every agent ready and every host routing to every workload (its
+// own, and with BGP every other host's). Each step is reported on
+// progress (nil for none). On failure everything made so far is removed;
+// an error of a lab that did not get ready says how far each host got.
 func Up(ctx context.Context, cfg Config, progress io.Writer) (_ *Lab, err error) {
 	cfg, err = cfg.withDefaults()
 	if err != nil {
@@ -40,13 +42,17 @@ func Up(ctx context.Context, cfg Config, progress io.Writer) (_ *Lab, err error)
 		Bin:      cfg.Bin,
 		IPv6:     !cfg.NoIPv6,
 		LogLevel: cfg.LogLevel,
-		Socket:   socketPath(cfg.StateDir),
 		Created:  time.Now().UTC().Truncate(time.Second),
 		BGP:      cfg.BGP,
 		Fabric:   Fabric{Namespace: fabricNamespace(cfg.Name), Bridge: fabricBridge, IPv4: fabricIPv4},
 	}
 	if st.IPv6 {
 		st.Fabric.IPv6 = fabricIPv6
+	}
+	if cfg.EtcdCluster > 0 {
+		st.Etcd = newEtcdMembers(cfg.StateDir, cfg.EtcdCluster)
+	} else {
+		st.Socket = socketPath(cfg.StateDir)
 	}
 	for i := 1; i <= cfg.Hosts; i++ {
 		h := Host{Name: HostName(i), Index: i, Namespace: hostNamespace(cfg.Name, i), IPv4: hostIPv4(i)}
@@ -84,8 +90,14 @@ func Up(ctx context.Context, cfg Config, progress io.Writer) (_ *Lab, err error)
 	}
 	l.step("fabric %s: bridge %s %s", st.Fabric.Namespace, st.Fabric.Bridge, joinAddrs(st.Fabric.IPv4, st.Fabric.IPv6))
 
-	if err := l.startDatastore(ctx); err != nil {
+	if err := l.StartDatastore(ctx); err != nil {
 		return nil, err
+	}
+	if len(st.Etcd) > 0 {
+		// What the embedded datastore's process creates at start.
+		if err := l.initCluster(ctx); err != nil {
+			return nil, err
+		}
 	}
 	if err := l.createPools(ctx); err != nil {
 		return nil, err
@@ -153,6 +165,9 @@ func Up(ctx context.Context, cfg Config, progress io.Writer) (_ *Lab, err error)
 			return nil, err
 		}
 	}
+	if err := l.waitReady(ctx, cfg.ReadyTimeout, cfg.FelixConfiguration); err != nil {
+		return nil, err
+	}
 	l.step("up: %d host(s), %d workload(s); datastore %s", len(st.Hosts), len(l.Workloads()), l.Endpoints())
 	return l, nil
 }
@@ -185,7 +200,7 @@ func preflight(bin string) error {
 func clearExisting(ctx context.Context, cfg Config, progress io.Writer) error {
 	if st, err := loadState(cfg.Name); err == nil {
 		old := newLab(st, progress)
-		if old.alive(st.Datastore) && !cfg.Replace {
+		if old.anyDatastoreAlive(st) && !cfg.Replace {
 			return fmt.Errorf("lab %q: %w (state %s): take it down with `calico-lab down --name %s`, or replace it",
 				cfg.Name, ErrExists, stateFile(cfg.Name), cfg.Name)
 		}
@@ -222,28 +237,4 @@ func (l *Lab) env(extra ...string) []string {
 	}
 	out = append(out, "PATH="+l.st.Bin+":"+path, datastore.EnvEndpoints+"="+l.Endpoints(), "CALICO_LAB="+l.st.Name)
 	return append(out, extra...)
-}
-
-// startDatastore starts the datastore process in the fabric namespace and
-// waits until it answers.
-func (l *Lab) startDatastore(ctx context.Context) error {
-	st := l.st
-	argv := []string{filepath.Join(st.Bin, "calico-node"), "--datastore-only",
-		"--embedded-etcd", filepath.Join(st.StateDir, "etcd"),
-		"--embedded-etcd-socket", st.Socket,
-		"--embedded-etcd-listen", "",
-		"--log-level", st.LogLevel}
-	// The lab makes its own pools: none of calico-node's defaults.
-	p, err := l.startProcess(st.Fabric.Namespace, argv, l.env("NO_DEFAULT_POOLS=true"), filepath.Join(st.StateDir, "logs", "datastore.log"))
-	if err != nil {
-		return fmt.Errorf("datastore: %w", err)
-	}
-	if err := l.record(func(s *state) { s.Datastore = p }); err != nil {
-		return err
-	}
-	if err := l.waitFor(ctx, p, "datastore", l.startTimeout, l.datastoreReady); err != nil {
-		return err
-	}
-	l.step("datastore: calico-node --datastore-only in %s (pid %d), %s", st.Fabric.Namespace, p.PID, l.Endpoints())
-	return nil
 }
