@@ -78,6 +78,7 @@ func NewEtcd(ctx context.Context, cfg Config, log *slog.Logger) (Backend, error)
 		DialKeepAliveTimeout: keepAliveTimeout,
 		PermitWithoutStream:  true,
 		TLS:                  tlsCfg,
+		DialOptions:          reconnectDialOptions(),
 		Context:              context.WithoutCancel(ctx),
 		Logger:               zapslog.New(log.With("component", "etcd-client"), zapcore.ErrorLevel),
 	})
