@@ -136,7 +136,7 @@ func (b *etcdBackend) GetMany(ctx context.Context, keys []string) (map[string]*K
 		for i, k := range keys[:n] {
 			ops[i] = clientv3.OpGet(k)
 		}
-		resp, err := b.cli.Txn(ctx).Then(ops...).Commit()
+		resp, err := b.readTxn(ctx, ops)
 		if err != nil {
 			return nil, fmt.Errorf("etcd get %d keys (%s...): %w", n, keys[0], mapErr(err))
 		}

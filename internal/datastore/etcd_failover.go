@@ -1,10 +1,14 @@
 package datastore
 
 import (
+	"context"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // Reconnection to an etcd member that went away: gRPC's default backoff
@@ -28,4 +32,27 @@ func reconnectDialOptions() []grpc.DialOption {
 		// this long before it counts as failed.
 		MinConnectTimeout: 20 * time.Second,
 	})}
+}
+
+// readTxnAttempts bounds how often readTxn sends one transaction.
+const readTxnAttempts = 3
+
+// readTxn commits a transaction of reads only. The etcd client retries a
+// read on another member when the connection breaks, but not a
+// transaction, which may write; one that only reads is as safe to send
+// again, so a member lost in the middle of it costs a retry, not an
+// error.
+func (b *etcdBackend) readTxn(ctx context.Context, ops []clientv3.Op) (*clientv3.TxnResponse, error) {
+	for attempt := 1; ; attempt++ {
+		resp, err := b.cli.Txn(ctx).Then(ops...).Commit()
+		if err == nil || attempt == readTxnAttempts || status.Code(err) != codes.Unavailable {
+			return resp, err
+		}
+		b.log.Debug("read transaction failed on a broken connection; sending it again", "error", err, "attempt", attempt)
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(time.Duration(attempt) * 50 * time.Millisecond):
+		}
+	}
 }
