@@ -54,7 +54,7 @@ that version instead.`,
 				return err
 			}
 			defer closeFn()
-			v := verb{"patch", "patched"}
+			v := verb{do: "patch", done: "patched"}
 			_, err = patchOne(ctx, c, it, p)
 			return a.summarize(v, items, []outcome{{err: err}})
 		},

@@ -79,7 +79,7 @@ any is invalid, the problems are listed and nothing is written.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.runWrite(cmd, o, writeCommand{
-				v:    verb{"create", "created"},
+				v:    verb{do: "create", done: "created", skipped: "that already existed"},
 				mode: loadCreate,
 				op: func(ctx context.Context, c *resources.Client, it item) outcome {
 					r, err := c.Create(ctx, it.res)
@@ -116,7 +116,7 @@ any is invalid, the problems are listed and nothing is written.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.runWrite(cmd, o, writeCommand{
-				v:    verb{"apply", "applied"},
+				v:    verb{do: "apply", done: "applied"},
 				mode: loadWrite,
 				op: func(ctx context.Context, c *resources.Client, it item) outcome {
 					r, err := c.Apply(ctx, it.res)
@@ -150,7 +150,7 @@ any is invalid, the problems are listed and nothing is written.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.runWrite(cmd, o, writeCommand{
-				v:    verb{"replace", "replaced"},
+				v:    verb{do: "replace", done: "replaced"},
 				mode: loadWrite,
 				op:   replaceOne,
 			})
