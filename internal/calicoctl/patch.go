@@ -55,8 +55,10 @@ that version instead.`,
 			}
 			defer closeFn()
 			v := verb{do: "patch", done: "patched"}
-			_, err = patchOne(ctx, c, it, p)
-			return a.summarize(v, items, []outcome{{err: err}})
+			res, err := patchOne(ctx, c, it, p)
+			outs := []outcome{{res: res, err: err}}
+			a.warnNotImplemented(outs)
+			return a.summarize(v, items, outs)
 		},
 	}
 	f := cmd.Flags()

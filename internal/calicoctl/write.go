@@ -3,11 +3,13 @@ package calicoctl
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/spf13/cobra"
 
 	v3 "github.com/gocalico/calico/api/v3"
 	"github.com/gocalico/calico/internal/datastore"
+	"github.com/gocalico/calico/internal/notimpl"
 	"github.com/gocalico/calico/internal/resources"
 )
 
@@ -54,7 +56,23 @@ func (a *app) runWrite(cmd *cobra.Command, o fileOptions, wc writeCommand) error
 	outs := runBatch(ctx, items, a.concurrency, writePhase, func(ctx context.Context, it item) outcome {
 		return wc.op(ctx, c, it)
 	})
+	a.warnNotImplemented(outs)
 	return a.summarize(wc.v, items, outs)
+}
+
+// warnNotImplemented prints a warning on stderr for each field that a
+// written resource sets and this version does not act on
+// (internal/notimpl): the write happened, as upstream would do it, but
+// nothing will follow from the field.
+func (a *app) warnNotImplemented(outs []outcome) {
+	for _, o := range outs {
+		if o.err != nil || o.res == nil {
+			continue
+		}
+		for _, f := range notimpl.Find(o.res) {
+			fmt.Fprintf(a.stderr, "Warning: %s\n", f)
+		}
+	}
 }
 
 func newCreateCommand(a *app) *cobra.Command {
