@@ -92,10 +92,12 @@ var fields = []Field{
 	{Kind: v3.KindWorkloadEndpoint, Path: "spec.qosControls", Why: "no bandwidth, packet-rate, connection or DSCP controls"},
 
 	// Policy rules the agent cannot enforce as written: it drops the rule
-	// (fails closed), so the rule matches nothing.
-	rule(v3.KindNetworkPolicy, "ingress", "http"), rule(v3.KindNetworkPolicy, "egress", "http"),
-	rule(v3.KindGlobalNetworkPolicy, "ingress", "http"), rule(v3.KindGlobalNetworkPolicy, "egress", "http"),
-	rule(v3.KindProfile, "ingress", "http"), rule(v3.KindProfile, "egress", "http"),
+	// (fails closed), so the rule matches nothing. (http is valid on
+	// ingress rules only, services in ingress sources and egress
+	// destinations only.)
+	rule(v3.KindNetworkPolicy, "ingress", "http"),
+	rule(v3.KindGlobalNetworkPolicy, "ingress", "http"),
+	rule(v3.KindProfile, "ingress", "http"),
 	rule(v3.KindNetworkPolicy, "ingress", "source.services"), rule(v3.KindNetworkPolicy, "egress", "destination.services"),
 	rule(v3.KindGlobalNetworkPolicy, "ingress", "source.services"), rule(v3.KindGlobalNetworkPolicy, "egress", "destination.services"),
 	rule(v3.KindProfile, "ingress", "source.services"), rule(v3.KindProfile, "egress", "destination.services"),
