@@ -12,6 +12,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -131,20 +132,25 @@ func Reach(ctx context.Context, be Backend, cfg Config, key string, timeout time
 		timeout = DefaultRequestTimeout
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
+	// Nothing started here outlives the call: every step ends when ctx
+	// does.
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	defer cancel()
 
 	read := make(chan error, 1)
-	go func() {
+	wg.Go(func() {
 		_, err := be.Get(ctx, key)
 		read <- err
-	}()
+	})
 	type probed struct {
 		i   int
 		err *EndpointError
 	}
 	probes := make(chan probed, len(eps))
+	resolver := probeResolver
 	for i, ep := range eps {
-		go func() { probes <- probed{i, probeEndpoint(ctx, ep, tlsCfg)} }()
+		wg.Go(func() { probes <- probed{i, probeEndpoint(ctx, ep, tlsCfg, resolver)} })
 	}
 
 	results := make([]*EndpointError, len(eps))
@@ -223,17 +229,21 @@ func targetOf(ep string, haveTLS bool) (target, error) {
 
 // probeEndpoint connects to one endpoint (and does the TLS handshake
 // where the client would), returning nil when that worked.
-func probeEndpoint(ctx context.Context, ep string, tlsCfg *tls.Config) *EndpointError {
+func probeEndpoint(ctx context.Context, ep string, tlsCfg *tls.Config, resolver *net.Resolver) *EndpointError {
 	t, err := targetOf(ep, tlsCfg != nil)
 	if err != nil {
 		return &EndpointError{Endpoint: ep, Reason: ReasonOther, Detail: err.Error(), Err: err}
 	}
-	d := net.Dialer{Resolver: probeResolver}
+	d := net.Dialer{Resolver: resolver}
 	conn, err := d.DialContext(ctx, t.network, t.addr)
 	if err != nil {
 		return dialError(ep, t, err)
 	}
 	defer conn.Close()
+	// Closing the connection when ctx ends interrupts the handshake or
+	// the wait for an alert at once.
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
 	if !t.tls || tlsCfg == nil {
 		return nil
 	}
