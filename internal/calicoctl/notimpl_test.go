@@ -8,8 +8,8 @@ import (
 )
 
 const (
-	encapWhy = "(no IPIP or VXLAN tunnels: routes between hosts come from BGP)"
-	natWhy   = "(no NAT: outgoing NAT and 1:1 NAT (ipNATs, floating IPs) arrive with a later issue)"
+	encapWhy = "(no IPIP or VXLAN tunnels yet (issue 18): routes between hosts come from BGP)"
+	natWhy   = "(no outgoing NAT yet (issue 18))"
 )
 
 // TestWarnsNotImplemented: create, apply, replace and patch write what

@@ -31,7 +31,7 @@ rewrites this page), and:
   to a value that needs it:
 
   ` + "```text" + `
-  Warning: IPPool "p1": spec.vxlanMode "Always" is not implemented by this version; stored but not acted on (no IPIP or VXLAN tunnels: routes between hosts come from BGP)
+  Warning: IPPool "p1": spec.vxlanMode "Always" is not implemented by this version; stored but not acted on (no IPIP or VXLAN tunnels yet (issue 18): routes between hosts come from BGP)
   ` + "```" + `
 
 - calico-node's agent (IP pools, FelixConfigurations, endpoints, policies)

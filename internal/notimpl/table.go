@@ -33,8 +33,9 @@ type Field struct {
 
 // Reasons shared by many fields.
 const (
-	whyEncap = "no IPIP or VXLAN tunnels: routes between hosts come from BGP"
-	whyNAT   = "no NAT: outgoing NAT and 1:1 NAT (ipNATs, floating IPs) arrive with a later issue"
+	whyEncap = "no IPIP or VXLAN tunnels yet (issue 18): routes between hosts come from BGP"
+	whyNAT   = "no outgoing NAT yet (issue 18)"
+	whyNAT1  = "no 1:1 NAT for ipNATs (floating IPs) yet (issue 17)"
 	whyIPT   = "the agent programs nftables, in its own table, not iptables"
 	whyNFT   = "the agent's nftables table is fixed: one table, its own marks and verdicts"
 	whyBPF   = "no eBPF dataplane"
@@ -44,7 +45,7 @@ const (
 	whyLogs  = "the agent logs to standard error only, at logSeverityScreen"
 	whyDebug = "this debugging aid is not implemented"
 	whyK8s   = "no Kubernetes integration: no Services, kube-proxy or node ports"
-	whyOS    = "no OpenStack metadata proxy"
+	whyOS    = "no OpenStack metadata service yet (issue 17)"
 	whyRoute = "the agent programs one route per workload address in the main table, from its own protocol only"
 	whyMTU   = "the agent does not manage MTUs"
 	whyUsage = "no usage reporting"
@@ -88,7 +89,7 @@ var fields = []Field{
 	{Kind: v3.KindIPPool, Path: "spec.nat-outgoing", Why: "a deprecated upstream v1 field, ignored as upstream ignores it: use spec.natOutgoing"},
 
 	// WorkloadEndpoint.
-	{Kind: v3.KindWorkloadEndpoint, Path: "spec.ipNATs", Why: whyNAT},
+	{Kind: v3.KindWorkloadEndpoint, Path: "spec.ipNATs", Why: whyNAT1},
 	{Kind: v3.KindWorkloadEndpoint, Path: "spec.qosControls", Why: "no bandwidth, packet-rate, connection or DSCP controls"},
 
 	// Policy rules the agent cannot enforce as written: it drops the rule
@@ -285,7 +286,7 @@ var fields = []Field{
 	felix("routeSyncDisabled", whyRoute, jFalse),
 	felix("serviceLoopPrevention", whyK8s, jstr("Disabled")),
 	felix("mtuIfacePattern", whyMTU),
-	felix("floatingIPs", whyNAT, jstr("Disabled")),
+	felix("floatingIPs", whyNAT1, jstr("Disabled")),
 	felix("wireguardEnabled", whyWG, jFalse),
 	felix("wireguardEnabledV6", whyWG, jFalse),
 	felix("wireguardThreadingEnabled", whyWG),
