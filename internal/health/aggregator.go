@@ -27,7 +27,7 @@ type component struct {
 	timeout                   time.Duration
 	reported                  bool
 	at                        time.Time
-	live, ready               bool
+	live, ready, degraded     bool
 	detail                    string
 }
 
@@ -50,10 +50,28 @@ func (a *Aggregator) Register(name string, reportsLive, reportsReady bool, timeo
 	c.reportsLive, c.reportsReady, c.timeout = reportsLive, reportsReady, max(timeout, 0)
 }
 
+// State is one report of a component.
+type State struct {
+	Live, Ready bool
+	// Degraded: the component does its job, but not for everything
+	// (some objects failed, a dependency is unreachable and it carries
+	// on with what it has). Detail names what.
+	Degraded bool
+	// Detail says why the component is not live, ready, or is degraded
+	// (or anything worth showing).
+	Detail string
+}
+
 // Report records a component's state; detail says why it is not live or
 // ready (or anything worth showing). Reports for a name that was never
 // registered are ignored.
 func (a *Aggregator) Report(name string, live, ready bool, detail string) {
+	a.ReportState(name, State{Live: live, Ready: ready, Detail: detail})
+}
+
+// ReportState records a component's state. Reports for a name that was
+// never registered are ignored.
+func (a *Aggregator) ReportState(name string, st State) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	c := a.comps[name]
@@ -61,7 +79,7 @@ func (a *Aggregator) Report(name string, live, ready bool, detail string) {
 		return
 	}
 	c.reported, c.at = true, a.now()
-	c.live, c.ready, c.detail = live, ready, detail
+	c.live, c.ready, c.degraded, c.detail = st.Live, st.Ready, st.Degraded, st.Detail
 }
 
 // ComponentStatus is one component's effective state.
@@ -71,9 +89,11 @@ type ComponentStatus struct {
 	ReportsReady bool   `json:"reportsReady"`
 	// Live and Ready are the latest report's values, false when that
 	// report is missing or has timed out.
-	Live   bool   `json:"live"`
-	Ready  bool   `json:"ready"`
-	Detail string `json:"detail,omitempty"`
+	Live  bool `json:"live"`
+	Ready bool `json:"ready"`
+	// Degraded is the latest report's value while it is valid.
+	Degraded bool   `json:"degraded,omitempty"`
+	Detail   string `json:"detail,omitempty"`
 	// LastReport is when the component last reported (zero: never).
 	LastReport time.Time `json:"lastReport,omitzero"`
 	// Timeout is how long a report stays valid ("" for forever).
@@ -81,10 +101,12 @@ type ComponentStatus struct {
 }
 
 // Summary is the aggregate state: Live (Ready) is true when every
-// component that reports liveness (readiness) is live (ready).
+// component that reports liveness (readiness) is live (ready); Degraded
+// when any component's valid report says it is degraded.
 type Summary struct {
 	Live       bool
 	Ready      bool
+	Degraded   bool
 	Components []ComponentStatus // sorted by name
 }
 
@@ -101,6 +123,7 @@ func (a *Aggregator) Summary() Summary {
 			ReportsReady: c.reportsReady,
 			Live:         c.live,
 			Ready:        c.ready,
+			Degraded:     c.degraded,
 			Detail:       c.detail,
 			LastReport:   c.at,
 		}
@@ -109,9 +132,9 @@ func (a *Aggregator) Summary() Summary {
 		}
 		switch {
 		case !c.reported:
-			cs.Live, cs.Ready, cs.Detail = false, false, "no report yet"
+			cs.Live, cs.Ready, cs.Degraded, cs.Detail = false, false, false, "no report yet"
 		case c.timeout > 0 && now.Sub(c.at) > c.timeout:
-			cs.Live, cs.Ready = false, false
+			cs.Live, cs.Ready, cs.Degraded = false, false, false
 			cs.Detail = fmt.Sprintf("no report for %s (timeout %s)", now.Sub(c.at).Round(time.Millisecond), c.timeout)
 			if c.detail != "" {
 				cs.Detail += "; last: " + c.detail
@@ -122,6 +145,9 @@ func (a *Aggregator) Summary() Summary {
 		}
 		if c.reportsReady && !cs.Ready {
 			s.Ready = false
+		}
+		if cs.Degraded {
+			s.Degraded = true
 		}
 		s.Components = append(s.Components, cs)
 	}

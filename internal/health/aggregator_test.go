@@ -22,12 +22,12 @@ func newTestAggregator() (*Aggregator, *manualClock) {
 
 // state is the part of a Summary the table compares.
 type state struct {
-	Live, Ready bool
-	Details     map[string]string
+	Live, Ready, Degraded bool
+	Details               map[string]string
 }
 
 func stateOf(s Summary) state {
-	st := state{Live: s.Live, Ready: s.Ready, Details: map[string]string{}}
+	st := state{Live: s.Live, Ready: s.Ready, Degraded: s.Degraded, Details: map[string]string{}}
 	for _, c := range s.Components {
 		st.Details[c.Name] = c.Detail
 	}
@@ -87,6 +87,18 @@ func TestAggregator(t *testing.T) {
 			name: "a fresh report revives it",
 			do:   func(a *Aggregator, _ *manualClock) { a.Report("dataplane", true, true, "") },
 			want: state{Live: true, Ready: true, Details: map[string]string{"syncer": "", "dataplane": ""}},
+		},
+		{
+			name: "degraded: still live and ready",
+			do: func(a *Aggregator, _ *manualClock) {
+				a.ReportState("dataplane", State{Live: true, Ready: true, Degraded: true, Detail: "route 10.0.0.1/32 failed"})
+			},
+			want: state{Live: true, Ready: true, Degraded: true, Details: map[string]string{"syncer": "", "dataplane": "route 10.0.0.1/32 failed"}},
+		},
+		{
+			name: "a degraded report that timed out counts as failed, not degraded",
+			do:   func(_ *Aggregator, c *manualClock) { c.advance(11 * time.Second) },
+			want: state{Details: map[string]string{"syncer": "", "dataplane": "no report for 11s (timeout 10s); last: route 10.0.0.1/32 failed"}},
 		},
 		{
 			name: "timed out again, the last detail is kept",

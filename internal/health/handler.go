@@ -13,14 +13,17 @@ import (
 // probeBody is the answer to /liveness and /readiness: the overall
 // result and the components that count for that probe.
 type probeBody struct {
-	Status     string       `json:"status"` // "ok" or "fail"
+	// Status is "ok", "degraded" (ok, but some component does its job
+	// only in part; the probe still answers 200) or "fail".
+	Status     string       `json:"status"`
 	Components []probeEntry `json:"components"`
 }
 
 type probeEntry struct {
-	Name   string `json:"name"`
-	OK     bool   `json:"ok"`
-	Detail string `json:"detail,omitempty"`
+	Name     string `json:"name"`
+	OK       bool   `json:"ok"`
+	Degraded bool   `json:"degraded,omitempty"`
+	Detail   string `json:"detail,omitempty"`
 }
 
 // verboseBody is the answer with ?verbose: every component in full.
@@ -28,13 +31,16 @@ type verboseBody struct {
 	Status     string            `json:"status"`
 	Live       bool              `json:"live"`
 	Ready      bool              `json:"ready"`
+	Degraded   bool              `json:"degraded,omitempty"`
 	Components []ComponentStatus `json:"components"`
 }
 
 // Handler serves GET (and HEAD) /liveness, /readiness and, when reg is
 // not nil, /metrics from reg. The probes answer 200 when every component
 // that counts is ok and 503 otherwise, with a JSON summary; ?verbose adds
-// every component's full state.
+// every component's full state. A probe that is ok while a component is
+// degraded answers 200 with status "degraded", naming what in that
+// component's detail.
 func Handler(agg *Aggregator, reg prometheus.Gatherer, log *slog.Logger) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -59,20 +65,27 @@ func probe(agg *Aggregator, liveness bool) http.HandlerFunc {
 			ok = s.Live
 		}
 		status, code := "ok", http.StatusOK
-		if !ok {
+		switch {
+		case !ok:
 			status, code = "fail", http.StatusServiceUnavailable
+		case s.Degraded:
+			status = "degraded"
 		}
 		var body any
 		if req.URL.Query().Has("verbose") {
-			body = verboseBody{Status: status, Live: s.Live, Ready: s.Ready, Components: nonNil(s.Components)}
+			body = verboseBody{Status: status, Live: s.Live, Ready: s.Ready, Degraded: s.Degraded, Components: nonNil(s.Components)}
 		} else {
 			pb := probeBody{Status: status, Components: []probeEntry{}}
 			for _, c := range s.Components {
-				if liveness && c.ReportsLive {
-					pb.Components = append(pb.Components, probeEntry{c.Name, c.Live, detailIf(!c.Live, c.Detail)})
-				}
-				if !liveness && c.ReportsReady {
-					pb.Components = append(pb.Components, probeEntry{c.Name, c.Ready, detailIf(!c.Ready, c.Detail)})
+				switch {
+				case liveness && c.ReportsLive:
+					pb.Components = append(pb.Components, probeEntry{c.Name, c.Live, c.Degraded, detailIf(!c.Live || c.Degraded, c.Detail)})
+				case !liveness && c.ReportsReady:
+					pb.Components = append(pb.Components, probeEntry{c.Name, c.Ready, c.Degraded, detailIf(!c.Ready || c.Degraded, c.Detail)})
+				case c.Degraded:
+					// Counts for neither probe, but says why the status is
+					// degraded.
+					pb.Components = append(pb.Components, probeEntry{c.Name, true, true, c.Detail})
 				}
 			}
 			body = pb

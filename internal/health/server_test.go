@@ -56,18 +56,32 @@ func TestProbes(t *testing.T) {
 		}
 	}
 
-	check("/liveness", probeResult{503, probeBody{"fail", []probeEntry{{"dataplane", false, "no report yet"}}}})
+	check("/liveness", probeResult{503, probeBody{"fail", []probeEntry{{"dataplane", false, false, "no report yet"}}}})
 	check("/readiness", probeResult{503, probeBody{"fail", []probeEntry{
-		{"dataplane", false, "no report yet"}, {"syncer", false, "no report yet"}}}})
+		{"dataplane", false, false, "no report yet"}, {"syncer", false, false, "no report yet"}}}})
 
 	a.Report("dataplane", true, false, "programming 12 endpoints")
-	check("/liveness", probeResult{200, probeBody{"ok", []probeEntry{{"dataplane", true, ""}}}})
+	check("/liveness", probeResult{200, probeBody{"ok", []probeEntry{{"dataplane", true, false, ""}}}})
 	check("/readiness", probeResult{503, probeBody{"fail", []probeEntry{
-		{"dataplane", false, "programming 12 endpoints"}, {"syncer", false, "no report yet"}}}})
+		{"dataplane", false, false, "programming 12 endpoints"}, {"syncer", false, false, "no report yet"}}}})
 
 	a.Report("dataplane", true, true, "")
 	a.Report("syncer", false, true, "in sync")
-	check("/readiness", probeResult{200, probeBody{"ok", []probeEntry{{"dataplane", true, ""}, {"syncer", true, ""}}}})
+	check("/readiness", probeResult{200, probeBody{"ok", []probeEntry{{"dataplane", true, false, ""}, {"syncer", true, false, ""}}}})
+
+	// A degraded component: still ready (200), status degraded, naming
+	// what; a component that counts for no probe still shows why.
+	a.ReportState("dataplane", State{Live: true, Ready: true, Degraded: true, Detail: "1 endpoint failed: default/w1"})
+	check("/readiness", probeResult{200, probeBody{"degraded", []probeEntry{
+		{"dataplane", true, true, "1 endpoint failed: default/w1"}, {"syncer", true, false, ""}}}})
+	check("/liveness", probeResult{200, probeBody{"degraded", []probeEntry{{"dataplane", true, true, "1 endpoint failed: default/w1"}}}})
+	a.Register("datastore", false, false, 0)
+	a.ReportState("datastore", State{Live: true, Ready: true, Degraded: true, Detail: "unreachable"})
+	a.Report("dataplane", true, true, "")
+	check("/readiness", probeResult{200, probeBody{"degraded", []probeEntry{
+		{"dataplane", true, false, ""}, {"datastore", true, true, "unreachable"}, {"syncer", true, false, ""}}}})
+	a.ReportState("datastore", State{Live: true, Ready: true})
+	check("/readiness", probeResult{200, probeBody{"ok", []probeEntry{{"dataplane", true, false, ""}, {"syncer", true, false, ""}}}})
 
 	// Verbose: every component, in full.
 	code, body, _ := get(t, srv.URL+"/liveness?verbose")
@@ -75,8 +89,8 @@ func TestProbes(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &vb); err != nil {
 		t.Fatal(err)
 	}
-	if code != 200 || vb.Status != "ok" || !vb.Live || !vb.Ready || len(vb.Components) != 2 ||
-		vb.Components[1].Name != "syncer" || vb.Components[1].Detail != "in sync" || vb.Components[1].LastReport.IsZero() {
+	if code != 200 || vb.Status != "ok" || !vb.Live || !vb.Ready || len(vb.Components) != 3 ||
+		vb.Components[2].Name != "syncer" || vb.Components[2].Detail != "in sync" || vb.Components[2].LastReport.IsZero() {
 		t.Errorf("verbose: %d %s", code, body)
 	}
 }
