@@ -55,7 +55,7 @@ func runAgent(ctx context.Context, cfg Config, be datastore.Backend, log *slog.L
 			cancel()
 		}
 	})
-	dsHealth := newDatastoreHealth(be, agg, log.With("component", "datastore-health"))
+	dsHealth := newDatastoreHealth(be, cfg.Datastore, agg, log.With("component", "datastore-health"))
 	wg.Go(func() { dsHealth.run(ctx) })
 
 	var b *bgp

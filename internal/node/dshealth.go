@@ -42,18 +42,21 @@ var datastoreProbeKey = resources.Prefix + "clusterinformations/default"
 // etcd returns, and the status reporter may be off. So it asks itself: a
 // linearizable read of one small key through the node's own connection
 // (the one the agent uses, with its failover between members), every
-// dsProbeInterval, every dsProbeRetry while unreachable.
+// dsProbeInterval, every dsProbeRetry while unreachable. Only when that
+// read gets no answer does it find out why (datastore.Reach: a connection
+// to every endpoint, refused, no such socket, TLS, or no answer in time).
 type datastoreHealth struct {
 	be  datastore.Backend
+	cfg datastore.Config
 	agg *health.Aggregator
 	log *slog.Logger
 
 	interval, retry, timeout time.Duration
 }
 
-func newDatastoreHealth(be datastore.Backend, agg *health.Aggregator, log *slog.Logger) *datastoreHealth {
+func newDatastoreHealth(be datastore.Backend, cfg datastore.Config, agg *health.Aggregator, log *slog.Logger) *datastoreHealth {
 	agg.Register(datastoreComponent, false, false, 0)
-	return &datastoreHealth{be: be, agg: agg, log: log,
+	return &datastoreHealth{be: be, cfg: cfg, agg: agg, log: log,
 		interval: dsProbeInterval, retry: dsProbeRetry, timeout: dsProbeTimeout}
 }
 
@@ -92,16 +95,13 @@ func (h *datastoreHealth) run(ctx context.Context) {
 	}
 }
 
-// probe asks the datastore once; nil when it answered.
+// probe asks the datastore once; nil when it answered, else why not.
 func (h *datastoreHealth) probe(ctx context.Context) error {
 	pctx, cancel := context.WithTimeout(ctx, h.timeout)
-	defer cancel()
 	_, err := h.be.Get(pctx, datastoreProbeKey)
-	switch {
-	case err == nil, errors.Is(err, datastore.ErrNotFound):
+	cancel()
+	if err == nil || errors.Is(err, datastore.ErrNotFound) || ctx.Err() != nil {
 		return nil
-	case pctx.Err() != nil && ctx.Err() == nil:
-		return fmt.Errorf("no answer within %v (%w)", h.timeout, err)
 	}
-	return err
+	return datastore.Reach(ctx, h.be, h.cfg, datastoreProbeKey, h.timeout)
 }

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
+	"path/filepath"
 	"regexp"
 	"sync"
 	"sync/atomic"
@@ -77,32 +80,75 @@ func datastoreState(agg *health.Aggregator) (dsState, health.Summary, bool) {
 }
 
 // The datastore component follows the datastore through outages: clear
-// while it answers (an absent key is an answer), degraded naming the
-// reason and the start of the outage while it refuses or does not
-// answer, clear again at the first answer; it never makes the node not
-// live or not ready.
+// while it answers (an absent key is an answer), degraded while it does
+// not, naming when the outage began and why (the read's own error; or,
+// when the read gets no answer, what connecting to the endpoint found:
+// no answer in time, or no socket), clear again at the first answer; it
+// never makes the node not live or not ready.
 func TestDatastoreHealthFollowsOutages(t *testing.T) {
 	const timeout = 50 * time.Millisecond
 	key := datastoreProbeKey
+	sock := filepath.Join(t.TempDir(), "etcd.sock")
+	ep := "unix://" + sock
 	steps := []struct {
 		mode string
-		want dsState
+		// listen: something accepts connections on the endpoint's
+		// socket (and answers nothing); else the socket is gone.
+		listen bool
+		want   dsState
 		// sameSince: the outage is the one of the step before.
 		sameSince bool
 	}{
-		{mode: "answer", want: dsState{}},
-		{mode: "refuse", want: dsState{Degraded: true, Detail: "unreachable since <since>: etcd get " + key + ": " + errRefused.Error()}},
-		{mode: "hang", sameSince: true, want: dsState{Degraded: true,
-			Detail: "unreachable since <since>: no answer within 50ms (etcd get " + key + ": context deadline exceeded)"}},
-		{mode: "absent", want: dsState{}},
-		{mode: "hang", want: dsState{Degraded: true,
-			Detail: "unreachable since <since>: no answer within 50ms (etcd get " + key + ": context deadline exceeded)"}},
-		{mode: "answer", want: dsState{}},
+		{mode: "answer", listen: true, want: dsState{}},
+		{mode: "refuse", listen: true, want: dsState{Degraded: true,
+			Detail: "unreachable since <since>: etcd get " + key + ": " + errRefused.Error()}},
+		{mode: "hang", listen: true, sameSince: true, want: dsState{Degraded: true,
+			Detail: "unreachable since <since>: cannot reach etcd at " + ep + ": connected, but no answer within 50ms (is it etcd? is it overloaded or without quorum?)"}},
+		{mode: "hang", listen: false, sameSince: true, want: dsState{Degraded: true,
+			Detail: "unreachable since <since>: cannot reach etcd at " + ep + ": no such socket: " + sock + " does not exist (is etcd running? is the path right?)"}},
+		{mode: "absent", listen: true, want: dsState{}},
+		{mode: "hang", listen: true, want: dsState{Degraded: true,
+			Detail: "unreachable since <since>: cannot reach etcd at " + ep + ": connected, but no answer within 50ms (is it etcd? is it overloaded or without quorum?)"}},
+		{mode: "answer", listen: true, want: dsState{}},
 	}
 	be := &probedBackend{mode: steps[0].mode}
 	agg := health.NewAggregator()
-	h := newDatastoreHealth(be, agg, slog.New(slog.DiscardHandler))
+	h := newDatastoreHealth(be, datastore.Config{Endpoints: []string{ep}}, agg, slog.New(slog.DiscardHandler))
 	h.interval, h.retry, h.timeout = 5*time.Millisecond, 5*time.Millisecond, timeout
+	var ln net.Listener
+	defer func() {
+		if ln != nil {
+			ln.Close()
+		}
+	}()
+	setListening := func(on bool) {
+		if on == (ln != nil) {
+			return
+		}
+		if !on {
+			ln.Close() // removes the socket
+			ln = nil
+			return
+		}
+		var err error
+		if ln, err = net.Listen("unix", sock); err != nil {
+			t.Fatal(err)
+		}
+		go func(ln net.Listener) {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go func() { // holds the connection, says nothing
+					_, _ = io.Copy(io.Discard, c)
+					c.Close()
+				}()
+			}
+		}(ln)
+	}
+	setListening(true)
+
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { h.run(ctx) })
@@ -113,6 +159,7 @@ func TestDatastoreHealthFollowsOutages(t *testing.T) {
 
 	prevSince := ""
 	for i, step := range steps {
+		setListening(step.listen)
 		be.set(step.mode)
 		// Two probes after the switch: the state shown is the new
 		// mode's, not one probe's left over from before.

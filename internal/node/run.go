@@ -35,6 +35,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		dsCfg = datastore.Config{Endpoints: srv.Endpoints()}
 		log.Info("embedded datastore serving", "dir", cfg.EmbeddedDir, "endpoints", srv.Endpoints())
 	}
+	cfg.Datastore = dsCfg
 
 	be, err := connect(ctx, dsCfg, log)
 	if err != nil {
