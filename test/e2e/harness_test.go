@@ -180,6 +180,9 @@ func assertLabGone(t *testing.T, st lab.Status) {
 		}
 	}
 	procs := []lab.Process{st.Datastore.Process}
+	for _, m := range st.Etcd {
+		procs = append(procs, m.Process)
+	}
 	for _, h := range st.Hosts {
 		procs = append(procs, h.Node)
 	}
