@@ -278,11 +278,6 @@ func (l *Lab) StopDatastore(ctx context.Context, sig syscall.Signal) error {
 // one, or every etcd member.
 func (l *Lab) DatastoreRunning() bool {
 	st := l.snapshot()
-	return l.datastoreRunning(&st)
-}
-
-// datastoreRunning: the embedded datastore or every member runs.
-func (l *Lab) datastoreRunning(st *state) bool {
 	if len(st.Etcd) == 0 {
 		return l.alive(st.Datastore)
 	}
@@ -294,13 +289,21 @@ func (l *Lab) datastoreRunning(st *state) bool {
 	return true
 }
 
-// anyDatastoreAlive: some datastore process of st still runs.
-func (l *Lab) anyDatastoreAlive(st *state) bool {
-	if l.alive(st.Datastore) {
-		return true
-	}
+// anyAlive reports whether any process of st still runs: the lab is up
+// (its datastore may have been stopped on purpose), not stale.
+func (l *Lab) anyAlive(st *state) bool {
+	procs := []Process{st.Datastore}
 	for _, m := range st.Etcd {
-		if l.alive(m.Process) {
+		procs = append(procs, m.Process)
+	}
+	for _, h := range st.Hosts {
+		procs = append(procs, h.Node)
+	}
+	if st.Router != nil {
+		procs = append(procs, st.Router.Zebra, st.Router.BGPD)
+	}
+	for _, p := range procs {
+		if l.alive(p) {
 			return true
 		}
 	}

@@ -346,6 +346,10 @@ func TestPrivilegedDatastoreStopStart(t *testing.T) {
 			if l.DatastoreRunning() || l.Status().Healthy() {
 				t.Errorf("datastore stopped, but DatastoreRunning %v, Healthy %v", l.DatastoreRunning(), l.Status().Healthy())
 			}
+			// Its hosts run on: a running lab, not a stale one.
+			if _, err := Up(ctx, Config{Name: name, Hosts: 1, Bin: bin}, nil); !errors.Is(err, ErrExists) {
+				t.Errorf("Up of a lab whose datastore is stopped = %v, want ErrExists", err)
+			}
 			if err := l.StartDatastore(ctx); err != nil {
 				t.Fatalf("StartDatastore: %v", err)
 			}

@@ -200,7 +200,7 @@ func preflight(bin string) error {
 func clearExisting(ctx context.Context, cfg Config, progress io.Writer) error {
 	if st, err := loadState(cfg.Name); err == nil {
 		old := newLab(st, progress)
-		if old.anyDatastoreAlive(st) && !cfg.Replace {
+		if old.anyAlive(st) && !cfg.Replace {
 			return fmt.Errorf("lab %q: %w (state %s): take it down with `calico-lab down --name %s`, or replace it",
 				cfg.Name, ErrExists, stateFile(cfg.Name), cfg.Name)
 		}
