@@ -85,8 +85,13 @@ func upCommand(name *string, stdout io.Writer) *cobra.Command {
 	var bin string
 	cmd := &cobra.Command{
 		Use:   "up",
-		Short: "Bring a lab up: namespaces, datastore, calico-node per host, workloads",
-		Args:  cobra.NoArgs,
+		Short: "Bring a lab up: namespaces, datastore, calico-node per host, workloads; returns once it is ready",
+		Long: `up builds the lab and returns once it is ready: every host's agent ready,
+every host routing to its own workloads and (unless --bgp none) holding BGP
+routes to every other host's workloads, so that calico-lab matrix reaches every
+pair at once. When that takes longer than --ready-timeout it says what each
+host is missing and removes the lab.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			dir, err := findBin(bin)
 			if err != nil {
