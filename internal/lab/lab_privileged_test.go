@@ -287,24 +287,6 @@ func TestPrivilegedUpReturnsReady(t *testing.T) {
 	}
 }
 
-// How far a host got, as Up says it when it gives up.
-func TestHostReadinessString(t *testing.T) {
-	for _, tc := range []struct {
-		r    hostReadiness
-		want string
-	}{
-		{hostReadiness{host: "host1", local: 2, remote: 4}, "host1: ready"},
-		{hostReadiness{host: "host2", local: 2, remote: 4, remoteMissing: []string{"10.65.3.1 (host3-w1)"}},
-			"host2: 3 of 4 remote workload routes; missing 10.65.3.1 (host3-w1)"},
-		{hostReadiness{host: "host3", agent: "503 Service Unavailable", local: 2, localMissing: []string{"10.65.3.1 (host3-w1)", "fd00:65::3:1 (host3-w1)"}},
-			"host3: agent not ready: 503 Service Unavailable; 0 of 2 local workload routes; missing 10.65.3.1 (host3-w1), fd00:65::3:1 (host3-w1)"},
-	} {
-		if got := tc.r.String(); got != tc.want {
-			t.Errorf("%+v:\n got %q\nwant %q", tc.r, got, tc.want)
-		}
-	}
-}
-
 // The datastore can be stopped and started under a running lab, and an
 // etcd cluster's members one by one: a killed member's stale socket does
 // not stop it from starting again, and it catches up.
