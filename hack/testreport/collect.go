@@ -43,7 +43,8 @@ type Collector struct {
 	pkgOrder  []string
 	builds    map[string][]string // build output by import path
 	text      []string            // the last textTail lines that were not test events
-	lastPrint time.Time
+	lastPrint time.Time           // of anything
+	lastOut   time.Time           // of anything but a heartbeat
 }
 
 type pkgState struct {
@@ -68,6 +69,7 @@ func NewCollector(w io.Writer, stage string, now time.Time) *Collector {
 		pkgs:      map[string]*pkgState{},
 		builds:    map[string][]string{},
 		lastPrint: now,
+		lastOut:   now,
 	}
 }
 
@@ -108,7 +110,7 @@ func (c *Collector) println(now time.Time, format string, args ...any) {
 	} else {
 		fmt.Fprintf(c.w, format+"\n", args...)
 	}
-	c.lastPrint = now
+	c.lastPrint, c.lastOut = now, now
 }
 
 func (c *Collector) pkg(name string) *pkgState {
@@ -305,9 +307,13 @@ func (c *Collector) Heartbeat(now time.Time, quiet time.Duration) {
 	if now.Sub(c.lastPrint) < quiet {
 		return
 	}
-	var running []string
+	var running, pkgs []string
 	for _, name := range c.pkgOrder {
 		p := c.pkgs[name]
+		if p.ended {
+			continue
+		}
+		pkgs = append(pkgs, p.name)
 		for _, t := range p.tests {
 			if !strings.Contains(t.name, "/") {
 				running = append(running, fmt.Sprintf("%s in %s (%s)", t.name, p.name, now.Sub(t.since).Round(time.Second)))
@@ -315,11 +321,16 @@ func (c *Collector) Heartbeat(now time.Time, quiet time.Duration) {
 		}
 	}
 	slices.Sort(running)
-	if len(running) == 0 {
-		c.println(now, "... still working (%s since the last line)", now.Sub(c.lastPrint).Round(time.Second))
-		return
+	quietFor := now.Sub(c.lastOut).Round(time.Second)
+	switch {
+	case len(running) > 0:
+		fmt.Fprintf(c.w, "... running: %s\n", strings.Join(running, ", "))
+	case len(pkgs) > 0:
+		fmt.Fprintf(c.w, "... running the tests of %s (no output for %s)\n", strings.Join(pkgs, ", "), quietFor)
+	default:
+		fmt.Fprintf(c.w, "... still working (no output for %s)\n", quietFor)
 	}
-	c.println(now, "... running: %s", strings.Join(running, ", "))
+	c.lastPrint = now
 }
 
 var (

@@ -259,19 +259,36 @@ func TestUnfinishedAtTheEnd(t *testing.T) {
 	}
 }
 
-// TestHeartbeat: after a quiet minute the running tests are named, not
+// TestHeartbeat: after a quiet minute what is running is named, not
 // before, and not again until the next quiet minute.
 func TestHeartbeat(t *testing.T) {
 	start := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	at := func(s int) time.Time { return start.Add(time.Duration(s) * time.Second) }
 	var progress strings.Builder
 	c := NewCollector(&progress, "test-e2e", start)
-	c.Line(`{"Time":"2026-12-07T00:00:00Z","Action":"start","Package":"e2e"}`, start)
-	c.Line(`{"Time":"2026-12-07T00:00:00Z","Action":"run","Package":"e2e","Test":"TestOutage"}`, start)
-	c.Line(`{"Time":"2026-12-07T00:00:00Z","Action":"run","Package":"e2e","Test":"TestOutage/stop"}`, start)
-	for _, s := range []int{30, 61, 90, 122} {
-		c.Heartbeat(start.Add(time.Duration(s)*time.Second), time.Minute)
+	beats := func(from, to int) {
+		for s := from; s <= to; s += 10 {
+			c.Heartbeat(at(s), time.Minute)
+		}
 	}
-	want := "... running: TestOutage in e2e (1m1s)\n... running: TestOutage in e2e (2m2s)\n"
+	beats(10, 130) // go test is building
+	c.Line(`{"Time":"2026-12-07T00:02:15Z","Action":"start","Package":"e2e"}`, at(135))
+	beats(140, 200) // TestMain
+	c.Line(`{"Time":"2026-12-07T00:03:25Z","Action":"run","Package":"e2e","Test":"TestOutage"}`, at(205))
+	c.Line(`{"Time":"2026-12-07T00:03:25Z","Action":"run","Package":"e2e","Test":"TestOutage/stop"}`, at(205))
+	beats(210, 330)
+	c.Line(`{"Time":"2026-12-07T00:05:40Z","Action":"pass","Package":"e2e","Test":"TestOutage/stop","Elapsed":1}`, at(340))
+	c.Line(`{"Time":"2026-12-07T00:05:40Z","Action":"pass","Package":"e2e","Test":"TestOutage","Elapsed":1}`, at(340))
+	c.Line(`{"Time":"2026-12-07T00:05:40Z","Action":"pass","Package":"e2e","Elapsed":300}`, at(340))
+	beats(350, 400)
+	want := `... still working (no output for 1m0s)
+... still working (no output for 2m0s)
+... running the tests of e2e (no output for 3m0s)
+... running: TestOutage in e2e (35s)
+... running: TestOutage in e2e (1m35s)
+ok  	e2e	300.000s
+... still working (no output for 1m0s)
+`
 	if diff := cmp.Diff(want, progress.String()); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
