@@ -11,7 +11,7 @@ BIN=$PWD/bin
 LAB=demo
 
 if [ "$(id -u)" -ne 0 ]; then
-	echo "demo: needs root (network namespaces): sudo make demo" >&2
+	echo "demo: needs root (it creates network namespaces): run make demo as root" >&2
 	exit 1
 fi
 
@@ -51,7 +51,7 @@ for i in $(seq 1 60); do
 done
 lab exec host1 -- calicoctl node status
 
-step "routes host1 learned by BGP: one per block of the other hosts, not one per workload"
+step "routes host1 learned by BGP: one per block of the other hosts, not one per workload (waiting until every host has them)"
 # Established sessions have not necessarily exchanged every route yet:
 # wait until each host has learned the other two hosts' blocks, both
 # families.

@@ -14,6 +14,7 @@ import (
 
 	v3 "github.com/gocalico/calico/api/v3"
 	"github.com/gocalico/calico/internal/datastore/syncer"
+	"github.com/gocalico/calico/internal/testenv"
 )
 
 // These tests run real BIRD with rendered configs between network
@@ -52,13 +53,9 @@ func (l *lab) affine(node, cidr string) {
 
 func requireRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create network namespaces and run BIRD")
-	}
+	testenv.RequireRoot(t, "creates network namespaces and runs BIRD in them")
 	requireBIRD(t)
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs iproute2 (ip)")
-	}
+	testenv.RequireTools(t, "ip")
 }
 
 func run(t *testing.T, args ...string) string {

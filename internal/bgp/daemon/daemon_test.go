@@ -13,18 +13,15 @@ import (
 	"time"
 
 	"github.com/gocalico/calico/internal/bgp/birdctl"
+	"github.com/gocalico/calico/internal/testenv"
 )
 
 // lab gives the test a network namespace of its own and a "bird" that
 // runs inside it, so that nothing touches the machine's namespace.
 func lab(t *testing.T) (bin string) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: runs BIRD in a network namespace of its own")
-	}
-	if _, err := os.Stat("/usr/sbin/bird"); err != nil {
-		t.Skip("BIRD not installed (make deps)")
-	}
+	testenv.RequireRoot(t, "runs BIRD in a network namespace of its own")
+	testenv.RequireTools(t, "ip", "/usr/sbin/bird")
 	ns := fmt.Sprintf("bgpd-test-%d", os.Getpid())
 	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
 		t.Fatalf("ip netns add: %v: %s", err, out)
