@@ -46,6 +46,8 @@ type agent struct {
 	polArrived time.Time
 	arrived    map[string]time.Time // endpoint key -> first unapplied update
 	wake       chan struct{}
+	// revs: the datastore revisions behind the desired state (applied.go).
+	revs *appliedRevisions
 
 	// onIteration, when set (tests), is called at the end of every
 	// pass of the loop with whether it applied anything.
@@ -69,6 +71,7 @@ func newAgent(cfg Config, dp dataplane.Dataplane, pol policyPlane, m *metrics) *
 		polDirty: true,
 		arrived:  map[string]time.Time{},
 		wake:     make(chan struct{}, 1),
+		revs:     newAppliedRevisions(prefixes(cfg.NodeName), m.appliedRev),
 	}
 }
 
@@ -82,15 +85,19 @@ func (a *agent) signal() {
 // OnStatusUpdated implements syncer.Callbacks. Only the first in-sync
 // matters: after it the view stays complete through re-lists.
 func (a *agent) OnStatusUpdated(st syncer.Status) {
-	if st != syncer.StatusInSync {
-		return
-	}
 	a.mu.Lock()
-	first := !a.inSync
-	a.inSync = true
+	a.revs.noteStatus(st)
+	first := st == syncer.StatusInSync && !a.inSync
+	if first {
+		a.inSync = true
+	}
 	a.mu.Unlock()
 	if first {
 		a.log.Info("in sync with the datastore")
+	}
+	if st == syncer.StatusInSync {
+		// The first in-sync, or the end of a re-list: what was
+		// delivered meanwhile may now count as applied.
 		a.signal()
 	}
 }
@@ -115,6 +122,7 @@ func (a *agent) OnUpdates(updates []syncer.Update) {
 	now := a.now()
 	a.mu.Lock()
 	res := a.calc.OnUpdates(updates)
+	revAdvanced := a.revs.note(updates)
 	for _, k := range res.Endpoints {
 		if _, ok := a.arrived[k]; !ok {
 			a.arrived[k] = now
@@ -139,7 +147,7 @@ func (a *agent) OnUpdates(updates []syncer.Update) {
 		}
 	}
 	a.mu.Unlock()
-	if res.Changed || polChanged {
+	if res.Changed || polChanged || revAdvanced {
 		a.signal()
 	}
 }
@@ -170,6 +178,7 @@ func (a *agent) snapshot() snapshot {
 		return s
 	}
 	s.inSync = true
+	a.revs.take()
 	if a.dirty {
 		s.full, s.changes = a.calc.Take()
 		a.dirty = false
@@ -330,6 +339,7 @@ func (a *agent) loop(ctx context.Context) {
 				delete(pending, k)
 			}
 			a.setHealth(&health, Health{Live: true, Ready: true})
+			a.revs.applied()
 		}
 
 		// Statuses are copied only when one of them changed.

@@ -15,6 +15,8 @@ type metrics struct {
 	polLatency  prometheus.Histogram
 	applyErrors prometheus.Counter
 	dataplane   *dataplane.Metrics
+	// appliedRev: see appliedRevisions.
+	appliedRev *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -43,6 +45,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Dataplane applies that failed in part (retried with backoff).",
 		}),
 		dataplane: dataplane.NewMetrics(nil),
+		appliedRev: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "calico", Subsystem: "agent", Name: "applied_revision",
+			Help: "Per datastore prefix the agent follows, the highest revision (a resource's resourceVersion) whose update " +
+				"is in the kernel: every update of the prefix up to it was in a dataplane apply that completed.",
+		}, []string{"prefix"}),
 	}
 	if reg != nil {
 		m.programmed = sharedmetrics.Register(reg, m.programmed)
@@ -50,6 +57,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.latency = sharedmetrics.Register(reg, m.latency)
 		m.polLatency = sharedmetrics.Register(reg, m.polLatency)
 		m.applyErrors = sharedmetrics.Register(reg, m.applyErrors)
+		m.appliedRev = sharedmetrics.Register(reg, m.appliedRev)
 		m.dataplane = dataplane.NewMetrics(reg)
 	}
 	return m
