@@ -18,7 +18,8 @@ import (
 	"github.com/gocalico/calico/internal/datastore/syncer"
 )
 
-// Retry delays after a failed apply.
+// Retry delays after an apply that failed as a whole (a failed object is
+// retried alone, on its own back-off: see dataplane.MinRetry).
 const (
 	minRetry = 100 * time.Millisecond
 	maxRetry = time.Minute
@@ -224,6 +225,7 @@ func (a *agent) loop(ctx context.Context) {
 		// applied (zero when none, or only a resync is due).
 		polSince    time.Time
 		polProblems = map[string]string{}
+		failures    = newFailureReport(a.log, a.m)
 	)
 	retry.Stop()
 	defer func() {
@@ -324,12 +326,18 @@ func (a *agent) loop(ctx context.Context) {
 				a.log.Info("dataplane apply succeeded after errors")
 			}
 			backoff = 0
-			retry.Stop()
+			// Objects that failed alone are retried alone, each when
+			// its back-off has passed.
+			failures.update(a.objectFailures())
+			a.armRetry(retry)
 			for k, t := range pending {
+				if failures.endpointFailed(k) {
+					continue // observed once programmed
+				}
 				a.m.latency.Observe(now.Sub(t).Seconds())
 				delete(pending, k)
 			}
-			a.setHealth(&health, Health{Live: true, Ready: true})
+			a.setHealth(&health, failures.health())
 		}
 
 		// Statuses are copied only when one of them changed.
@@ -343,6 +351,22 @@ func (a *agent) loop(ctx context.Context) {
 		}
 		a.iterated(true)
 	}
+}
+
+// objectFailures are the objects that failed at their last attempt.
+func (a *agent) objectFailures() []objectFailure {
+	return fromDataplane(a.dp.Failures())
+}
+
+// armRetry sets the retry timer for the earliest failed object's retry,
+// or stops it when nothing failed.
+func (a *agent) armRetry(retry *time.Timer) {
+	in, ok := a.dp.RetryIn()
+	if !ok {
+		retry.Stop()
+		return
+	}
+	retry.Reset(in)
 }
 
 func (a *agent) iterated(applied bool) {
