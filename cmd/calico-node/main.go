@@ -1,6 +1,8 @@
-// Command calico-node is the per-host Calico daemon. Today it serves the
-// embedded datastore (--embedded-etcd) and creates the datastore's startup
-// defaults; the agent and BGP parts arrive in later issues.
+// Command calico-node is the per-host Calico daemon: it registers the
+// host's Node, runs the agent (routes, neighbours and policy in the host's
+// kernel, status reporting) and BIRD for BGP, and can serve an embedded
+// datastore (--embedded-etcd); it creates the datastore's start-up
+// defaults.
 package main
 
 import (

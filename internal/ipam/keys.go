@@ -7,8 +7,8 @@
 // cleaned up. Blocks are what BGP exports: one route per block, not per
 // workload.
 //
-// Keys and values are those of ../shared/CALICO-V3-WIRE.md ("IPAM
-// keys"): upstream calicoctl, calico-ipam and Felix read what this
+// Keys and values are upstream Calico's (docs/wire-format.md, "IPAM"):
+// upstream calicoctl, calico-ipam and Felix read what this
 // package writes, and this package reads what they write.
 package ipam
 

@@ -15,7 +15,7 @@ import (
 // with BGP announcing the block from this node, would loop). A
 // workload's /32 (/128) route is more specific and wins. The blocks come
 // from the node's block affinities, as IPAM stores them
-// (../shared/CALICO-V3-WIRE.md, "IPAM keys"):
+// (docs/wire-format.md, "IPAM"):
 // /calico/ipam/v2/host/<node>/ipv4/block/10.65.0.0-26 holding
 // {"state":"confirmed"} once the node owns the block. The keys and values
 // are internal/ipam's.

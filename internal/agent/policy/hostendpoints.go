@@ -10,7 +10,7 @@ import (
 )
 
 // Host endpoints, as upstream Felix's iptables/nftables dataplanes treat
-// them (CALICO-V3-WIRE.md §5.7, §5.8):
+// them (docs/policy.md, "Host endpoints"):
 //
 //   - A HostEndpoint whose spec.node is this node and whose
 //     interfaceName names a host interface, or is "*" for all of them,

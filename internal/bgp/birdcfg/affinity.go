@@ -6,8 +6,7 @@ import (
 	"github.com/gocalico/calico/internal/ipam"
 )
 
-// Block affinities, as IPAM stores them (../shared/CALICO-V3-WIRE.md,
-// "IPAM keys"): /calico/ipam/v2/host/<node>/ipv4/block/10.65.0.0-26 holds
+// Block affinities, as IPAM stores them (docs/wire-format.md, "IPAM"): /calico/ipam/v2/host/<node>/ipv4/block/10.65.0.0-26 holds
 // {"state":"confirmed"} once the node owns the block. The keys and values
 // are internal/ipam's.
 // AffinityConfirmed is the state of an affinity whose block exists and
