@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -213,35 +214,47 @@ func TestAFailedObjectIsRetriedAloneAndReported(t *testing.T) {
 }
 
 // TestAFailureToReadTheKernelIsNotReady: when the dataplane cannot work
-// at all, the agent is not ready until an apply succeeds.
+// at all (the kernel cannot be read, the netlink socket is broken), the
+// agent is not ready until an apply succeeds.
 func TestAFailureToReadTheKernelIsNotReady(t *testing.T) {
-	dp, k := dataplane.NewFake(nil, nil)
-	defer dp.Close()
-	k.AddLink("cali1", true)
-	w := newWatcher()
-	cfg := Config{NodeName: nodeName}
-	w.hook(&cfg)
-	reg := prometheus.NewRegistry()
-	a := newAgent(cfg, dp, nil, newMetrics(reg))
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	go func() { defer close(done); a.loop(ctx) }()
-	defer func() { cancel(); <-done }()
+	for _, tt := range []struct {
+		op     string
+		err    error
+		detail string
+	}{
+		{"listRoutes", fmt.Errorf("injected failure"), "dataplane errors: list routes: injected failure"},
+		{"addRoute", syscall.EBADF, "dataplane errors: kernel access broken: endpoint default/node1-k8s-p1-eth0: route 10.0.0.1/32 dev cali1: bad file descriptor"},
+	} {
+		t.Run(tt.op, func(t *testing.T) {
+			dp, k := dataplane.NewFake(nil, nil)
+			defer dp.Close()
+			k.AddLink("cali1", true)
+			w := newWatcher()
+			cfg := Config{NodeName: nodeName}
+			w.hook(&cfg)
+			reg := prometheus.NewRegistry()
+			a := newAgent(cfg, dp, nil, newMetrics(reg))
+			ctx, cancel := context.WithCancel(t.Context())
+			done := make(chan struct{})
+			go func() { defer close(done); a.loop(ctx) }()
+			defer func() { cancel(); <-done }()
 
-	k.FailNext("listRoutes", fmt.Errorf("injected failure"))
-	wep := newWEP(t, nodeName, "p1", "cali1", "", "10.0.0.1/32")
-	key, _ := resources.KeyOf(wep)
-	a.OnUpdates([]syncer.Update{{Type: syncer.UpdateNew, Key: key, Value: wep}})
-	a.OnStatusUpdated(syncer.StatusInSync)
-	w.waitFor(t, "endpoint up", wantStatuses(map[string]string{"default/" + wep.Metadata.Name: StatusUp}))
-	w.mu.Lock()
-	want := Health{Live: true, Detail: "dataplane errors: list routes: injected failure"}
-	if !slices.Contains(w.healths, want) {
-		t.Errorf("health never %+v: %+v", want, w.healths)
-	}
-	w.mu.Unlock()
-	if n := counter(t, reg, "calico_agent_dataplane_apply_errors_total"); n != 1 {
-		t.Errorf("apply errors = %v, want 1", n)
+			k.FailNext(tt.op, tt.err)
+			wep := newWEP(t, nodeName, "p1", "cali1", "", "10.0.0.1/32")
+			key, _ := resources.KeyOf(wep)
+			a.OnUpdates([]syncer.Update{{Type: syncer.UpdateNew, Key: key, Value: wep}})
+			a.OnStatusUpdated(syncer.StatusInSync)
+			w.waitFor(t, "endpoint up", wantStatuses(map[string]string{"default/" + wep.Metadata.Name: StatusUp}))
+			w.mu.Lock()
+			want := Health{Live: true, Detail: tt.detail}
+			if !slices.Contains(w.healths, want) {
+				t.Errorf("health never %+v: %+v", want, w.healths)
+			}
+			w.mu.Unlock()
+			if n := counter(t, reg, "calico_agent_dataplane_apply_errors_total"); n != 1 {
+				t.Errorf("apply errors = %v, want 1", n)
+			}
+		})
 	}
 }
 

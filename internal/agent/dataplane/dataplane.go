@@ -22,7 +22,8 @@ type Dataplane interface {
 	// again with the same input.
 	//
 	// It returns an error only when it could not work at all (the
-	// interfaces or the kernel's state could not be listed, ctx ended):
+	// interfaces or the kernel's state could not be listed, the netlink
+	// socket is broken, ctx ended):
 	// then nothing it believes of the kernel is trusted, and the next
 	// call reads the kernel again. An object that cannot be programmed
 	// (an endpoint whose route is refused, a sysctl that cannot be

@@ -2,9 +2,14 @@ package dataplane
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"maps"
+	"net"
+	"os"
 	"slices"
+	"strings"
+	"syscall"
 	"time"
 )
 
@@ -141,3 +146,37 @@ func (d *Linux) RetryIn() (time.Duration, bool) {
 	}
 	return max(next.Sub(d.now()), 0), true
 }
+
+// brokenAccess are the errors that say the dataplane's access to the
+// kernel is broken (a closed or invalid netlink socket), not that the
+// kernel refused one object.
+var brokenAccess = []error{syscall.EBADF, syscall.ENOTSOCK, syscall.ENOTCONN, syscall.EPIPE, syscall.ECONNRESET,
+	net.ErrClosed, os.ErrClosed}
+
+// brokenAccessError returns the first failure (by key) of outcomes that
+// is a broken access to the kernel, or nil.
+func brokenAccessError(outcomes map[objKey]outcome) error {
+	for _, k := range slices.SortedFunc(maps.Keys(outcomes), func(a, b objKey) int {
+		return cmp.Or(cmp.Compare(a.kind, b.kind), cmp.Compare(a.name, b.name))
+	}) {
+		err := outcomes[k].err
+		if err == nil {
+			continue
+		}
+		for _, target := range brokenAccess {
+			if errors.Is(err, target) {
+				return &accessError{what: fmt.Sprintf("%s %s: %s", k.kind, k.name, strings.ReplaceAll(err.Error(), "\n", "; ")), err: target}
+			}
+		}
+	}
+	return nil
+}
+
+// accessError is a broken access to the kernel, found on an object.
+type accessError struct {
+	what string
+	err  error // one of brokenAccess
+}
+
+func (e *accessError) Error() string { return "kernel access broken: " + e.what }
+func (e *accessError) Unwrap() error { return e.err }

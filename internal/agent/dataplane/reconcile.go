@@ -133,6 +133,12 @@ func (d *Linux) syncOnce(ctx context.Context, keys map[string]bool, retried bool
 		d.fullSync = true
 		return d.syncOnce(ctx, keys, true)
 	}
+	if err := brokenAccessError(a.out); err != nil {
+		// Not the object's fault: nothing can be programmed. Read
+		// everything again next time.
+		d.fullSync = true
+		return err
+	}
 	// A failed object leaves the record as it was (it changes only on
 	// success), so its retry needs no re-reading of the kernel.
 	d.settle(a.out, d.needFull)
