@@ -426,7 +426,9 @@ func (b *batch) flush(ctx context.Context, tr transport) (int, error) {
 	case err != nil:
 		return n, fmt.Errorf("transaction of %d messages, outcome unknown: %w", n, errors.Join(errs...))
 	case len(errs) > 0:
-		return n, rejected{fmt.Errorf("transaction of %d messages failed, nothing applied: %w", n, errors.Join(errs...))}
+		// No count of messages: the error of one object must read the
+		// same whatever else was in the transaction.
+		return n, rejected{fmt.Errorf("transaction failed, nothing applied: %w", errors.Join(errs...))}
 	}
 	return n, nil
 }
