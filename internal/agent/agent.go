@@ -249,7 +249,7 @@ func run(ctx context.Context, cfg Config, dp dataplane.Dataplane, pol policyPlan
 		ListPageSize: listPageSize,
 		Log:          a.log.With("component", "syncer"),
 		Metrics:      syncer.NewMetrics(cfg.Registry),
-	}, a)
+	}, reportNotImplemented(a))
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() {

@@ -87,6 +87,9 @@ func deletePhase(it item) int { return 1 - writePhase(it) }
 // verb is an operation as it appears in messages.
 type verb struct {
 	do, done string // "create", "created"
+	// skipped says why --skip-exists / --skip-not-exists skipped a
+	// resource: "that already existed".
+	skipped string
 }
 
 // summarize prints the result of a batch the way calicoctl users expect
@@ -100,7 +103,6 @@ func (a *app) summarize(v verb, items []item, outs []outcome) error {
 			notTried++
 		case o.err == nil && o.skipped:
 			skipped++
-			ok++
 		case o.err == nil:
 			ok++
 		default:
@@ -108,16 +110,16 @@ func (a *app) summarize(v verb, items []item, outs []outcome) error {
 		}
 	}
 	what := kindPhrase(items)
+	note := ""
+	if skipped > 0 {
+		note = fmt.Sprintf(", skipped %d %s", skipped, v.skipped)
+	}
 	if len(failures) == 0 && notTried == 0 {
-		note := ""
-		if skipped > 0 {
-			note = fmt.Sprintf(" (%d skipped)", skipped)
-		}
 		fmt.Fprintf(a.stdout, "Successfully %s %d %s%s\n", v.done, ok, what, note)
 		return nil
 	}
-	if ok > 0 {
-		fmt.Fprintf(a.stdout, "Partial success: %s %d out of %d %s\n", v.done, ok, len(items), what)
+	if ok+skipped > 0 {
+		fmt.Fprintf(a.stdout, "Partial success: %s %d out of %d %s%s\n", v.done, ok, len(items), what, note)
 	}
 	for _, f := range failures {
 		fmt.Fprintln(a.stderr, f)

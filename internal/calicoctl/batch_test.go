@@ -123,7 +123,21 @@ func TestSummarize(t *testing.T) {
 			name:   "skipped",
 			items:  []item{pool("a"), pool("b")},
 			outs:   []outcome{{}, {skipped: true}},
-			stdout: "Successfully created 2 'IPPool' resource(s) (1 skipped)\n",
+			stdout: "Successfully created 1 'IPPool' resource(s), skipped 1 that already existed\n",
+		},
+		{
+			name:   "all skipped",
+			items:  []item{pool("a")},
+			outs:   []outcome{{skipped: true}},
+			stdout: "Successfully created 0 'IPPool' resource(s), skipped 1 that already existed\n",
+		},
+		{
+			name:    "skipped and failed",
+			items:   []item{pool("a"), pool("b")},
+			outs:    []outcome{{skipped: true}, {err: exists}},
+			stdout:  "Partial success: created 0 out of 2 'IPPool' resource(s), skipped 1 that already existed\n",
+			stderr:  "Failed to create 'IPPool' resource: [resource already exists: IPPool(b)]\n",
+			wantErr: true,
 		},
 		{
 			name:    "one failed",
@@ -153,7 +167,7 @@ func TestSummarize(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
 			a := &app{stdout: &out, stderr: &errOut}
-			err := a.summarize(verb{"create", "created"}, tt.items, tt.outs)
+			err := a.summarize(verb{do: "create", done: "created", skipped: "that already existed"}, tt.items, tt.outs)
 			if (err != nil) != tt.wantErr {
 				t.Errorf("error = %v, want error %v", err, tt.wantErr)
 			}

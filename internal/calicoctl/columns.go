@@ -14,6 +14,9 @@ type column struct {
 	value  func(obj map[string]any) string
 	// policies marks colPolicies, whose cells are not in the resource.
 	policies bool
+	// withOpts, when set, computes the cell instead of value, from the
+	// resource and what get read besides it.
+	withOpts func(obj map[string]any, o printOptions) string
 }
 
 // tableColumns lists, per kind, the columns of the default table and those
@@ -66,7 +69,7 @@ func kindColumns() map[string]tableColumns {
 		"IPReservation": {normal: []column{colName, field("CIDRS", "spec", "reservedCIDRs")}},
 		"Node": {
 			normal: []column{colName},
-			wide: []column{colName, field("ASN", "spec", "bgp", "asNumber"),
+			wide: []column{colName, colNodeASN,
 				field("IPV4", "spec", "bgp", "ipv4Address"), field("IPV6", "spec", "bgp", "ipv6Address")},
 		},
 		"WorkloadEndpoint": {
@@ -186,6 +189,20 @@ func formatValue(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// colNodeASN is a Node's AS number, or, for a BGP node without one, the
+// AS it inherits from BGPConfiguration "default" in parentheses, as
+// upstream shows it: "(64512)".
+var colNodeASN = column{header: "ASN", withOpts: func(obj map[string]any, o printOptions) string {
+	bgp, ok := lookupPath(obj, []string{"spec", "bgp"}).(map[string]any)
+	switch {
+	case !ok:
+		return ""
+	case bgp["asNumber"] != nil:
+		return formatValue(bgp["asNumber"])
+	}
+	return "(" + o.globalAS + ")"
+}}
 
 // natsValue shows a workload endpoint's 1:1 NATs as internal->external.
 func natsValue(obj map[string]any) string {

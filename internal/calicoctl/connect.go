@@ -16,7 +16,9 @@ const clusterInfoKey = resources.Prefix + "clusterinformations/default"
 
 // connect opens the datastore (or takes the injected backend), checks that
 // it answers, and returns a resource client and a function releasing it.
-// Errors name the endpoints tried.
+// Errors name the endpoints tried and why each did not answer; a refused
+// connection, a missing socket, a TLS or DNS failure on every endpoint
+// fails at once rather than after the timeout.
 func (a *app) connect(ctx context.Context) (*resources.Client, func(), error) {
 	log := a.logger()
 	be, closeFn := a.be, func() {}
@@ -34,8 +36,11 @@ func (a *app) connect(ctx context.Context) (*resources.Client, func(), error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("cannot connect to %s: %w", where, err)
 		}
-		if err := probe(ctx, b, a.timeout); err != nil {
+		if err := datastore.Reach(ctx, b, cfg, clusterInfoKey, a.timeout); err != nil {
 			_ = b.Close()
+			if ue := (*datastore.UnreachableError)(nil); errors.As(err, &ue) {
+				return nil, nil, err // names each endpoint and why
+			}
 			return nil, nil, fmt.Errorf("cannot reach %s: %w", where, err)
 		}
 		be = &namedBackend{Backend: b, where: where}
@@ -47,7 +52,8 @@ func (a *app) connect(ctx context.Context) (*resources.Client, func(), error) {
 	return resources.New(be, opts...), closeFn, nil
 }
 
-// probe reads one key to check that the datastore answers within timeout.
+// probe reads one key to check that an injected backend answers within
+// timeout.
 func probe(ctx context.Context, be datastore.Backend, timeout time.Duration) error {
 	if timeout > 0 {
 		var cancel context.CancelFunc

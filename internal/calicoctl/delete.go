@@ -46,7 +46,7 @@ ippools, pool, networkpolicy, policy, ...).`,
 			default:
 				return usagef("name what to delete: -f FILE, or KIND NAME...")
 			}
-			v := verb{"delete", "deleted"}
+			v := verb{do: "delete", done: "deleted", skipped: "that did not exist"}
 			if len(problems) > 0 {
 				return a.reportProblems(v, problems)
 			}

@@ -2,11 +2,15 @@ package calicoctl
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 
 	"github.com/spf13/cobra"
 
 	v3 "github.com/gocalico/calico/api/v3"
+	"github.com/gocalico/calico/internal/datastore"
 	"github.com/gocalico/calico/internal/resources"
 	"github.com/gocalico/calico/internal/selector"
 )
@@ -145,12 +149,15 @@ func (a *app) runGet(ctx context.Context, o getOptions, args []string) error {
 	return nil
 }
 
-// readPolicies fills the POLICIES column of -o wide: it reads the
-// policies once for all the endpoints among rs. Other formats read
-// nothing.
+// readPolicies fills what -o wide shows besides the resources: the
+// POLICIES column (the policies, read once for all the endpoints among
+// rs) and the AS number nodes inherit. Other formats read nothing.
 func (a *app) readPolicies(ctx context.Context, c *resources.Client, rs []v3.Resource, po *printOptions) error {
 	if po.format != formatWide {
 		return nil
+	}
+	if err := a.readGlobalAS(ctx, c, rs, po); err != nil {
+		return err
 	}
 	cell, err := endpointPolicies(ctx, c, rs)
 	if err != nil {
@@ -216,4 +223,30 @@ func exported(rs []v3.Resource, export bool) []v3.Resource {
 		out[i] = c
 	}
 	return out
+}
+
+// defaultASNumber is the AS of nodes when BGPConfiguration "default" sets
+// none (upstream's and calico-node's default).
+const defaultASNumber = 64512
+
+// readGlobalAS fills the AS number that Nodes without their own inherit
+// (the ASN column of -o wide), when rs holds a Node: BGPConfiguration
+// "default"'s asNumber, else 64512.
+func (a *app) readGlobalAS(ctx context.Context, c *resources.Client, rs []v3.Resource, po *printOptions) error {
+	if !slices.ContainsFunc(rs, func(r v3.Resource) bool { return r.GetTypeMeta().Kind == v3.KindNode }) {
+		return nil
+	}
+	po.globalAS = strconv.Itoa(defaultASNumber)
+	r, err := c.Get(ctx, v3.KindBGPConfiguration, "", "default")
+	switch {
+	case errors.Is(err, datastore.ErrNotFound):
+		return nil
+	case err != nil:
+		fmt.Fprintf(a.stderr, "Failed to read BGPConfiguration \"default\" for the ASN column: %v\n", err)
+		return failed("list failed")
+	}
+	if as := r.(*v3.BGPConfiguration).Spec.ASNumber; as != nil {
+		po.globalAS = strconv.FormatUint(uint64(*as), 10)
+	}
+	return nil
 }

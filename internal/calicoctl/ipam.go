@@ -15,7 +15,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/gocalico/calico/internal/datastore"
 	"github.com/gocalico/calico/internal/ipam"
+	"github.com/gocalico/calico/internal/notimpl"
 )
 
 func newIPAMCommand(a *app) *cobra.Command {
@@ -35,13 +37,19 @@ and the cluster-wide IPAM configuration.`,
 // ipamClient connects and returns an IPAM client, the context its
 // requests run in (bounded by timeout), and a func that releases both.
 func (a *app) ipamClient(cmd *cobra.Command, timeout time.Duration) (context.Context, *ipam.Client, func(), error) {
+	ctx, c, _, done, err := a.ipamBackend(cmd, timeout)
+	return ctx, c, done, err
+}
+
+// ipamBackend is ipamClient that also returns the backend.
+func (a *app) ipamBackend(cmd *cobra.Command, timeout time.Duration) (context.Context, *ipam.Client, datastore.Backend, func(), error) {
 	ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 	c, done, err := a.connect(ctx)
 	if err != nil {
 		cancel()
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
-	return ctx, ipam.New(c.Backend(), a.logger()), func() { done(); cancel() }, nil
+	return ctx, ipam.New(c.Backend(), a.logger()), c.Backend(), func() { done(); cancel() }, nil
 }
 
 func newIPAMShowCommand(a *app) *cobra.Command {
@@ -67,7 +75,7 @@ what attributes; --show-configuration shows the IPAM configuration.`,
 					return usagef("--ip %q: not an IP address", ip)
 				}
 			}
-			ctx, c, done, err := a.ipamClient(cmd, a.timeout)
+			ctx, c, be, done, err := a.ipamBackend(cmd, a.timeout)
 			if err != nil {
 				return err
 			}
@@ -82,6 +90,12 @@ what attributes; --show-configuration shows the IPAM configuration.`,
 					{"StrictAffinity", strconv.FormatBool(cfg.StrictAffinity)},
 					{"AutoAllocateBlocks", strconv.FormatBool(cfg.AutoAllocateBlocks)},
 					{"MaxBlocksPerHost", strconv.Itoa(cfg.MaxBlocksPerHost)}})
+				// Fields kept from upstream's tools but not acted on.
+				if kv, err := be.Get(ctx, notimpl.IPAMConfigKey); err == nil {
+					for _, f := range notimpl.FindRaw(kv.Key, kv.Value) {
+						fmt.Fprintf(a.stderr, "Warning: %s\n", f)
+					}
+				}
 				return nil
 			case addr.IsValid():
 				info, err := c.Lookup(ctx, addr)

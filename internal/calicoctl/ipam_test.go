@@ -102,3 +102,25 @@ func TestIPAMCommands(t *testing.T) {
 		}
 	}
 }
+
+// TestIPAMConfigurationWarnsNotImplemented: settings upstream's tools keep
+// in the IPAM configuration and this version ignores are named on stderr
+// by ipam show --show-configuration, and kept by ipam configure.
+func TestIPAMConfigurationWarnsNotImplemented(t *testing.T) {
+	ctl, be := newCtl(t)
+	const key = "/calico/ipam/v2/config"
+	if _, err := be.Create(t.Context(), key, []byte(`{"strict_affinity":false,"auto_allocate_blocks":true,`+
+		`"kubeVirtVMAddressPersistence":"Enabled","ipCooldownSeconds":60}`), 0); err != nil {
+		t.Fatal(err)
+	}
+	want := `Warning: IPAM configuration "/calico/ipam/v2/config": ipCooldownSeconds 60 is not implemented by this version; ` +
+		"stored but not acted on (a released address is free again at once: no cooldown)\n"
+	res := ctl.MustRun(t, "", "ipam", "show", "--show-configuration")
+	if res.Stderr != want {
+		t.Errorf("stderr:\n%s\nwant:\n%s", res.Stderr, want)
+	}
+	ctl.MustRun(t, "", "ipam", "configure", "--strictaffinity=true")
+	if res := ctl.MustRun(t, "", "ipam", "show", "--show-configuration"); res.Stderr != want {
+		t.Errorf("after configure, stderr:\n%s\nwant:\n%s", res.Stderr, want)
+	}
+}

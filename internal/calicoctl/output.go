@@ -86,6 +86,8 @@ type printOptions struct {
 	listRevision int64
 	// policies gives an endpoint's POLICIES cell (nil: empty cells).
 	policies func(v3.Resource) string
+	// globalAS is the AS number nodes without their own inherit.
+	globalAS string
 }
 
 func printResources(w io.Writer, rs []v3.Resource, o printOptions) error {
@@ -118,7 +120,11 @@ func printResources(w io.Writer, rs []v3.Resource, o printOptions) error {
 }
 
 // printTables prints one table per kind, in order of first appearance.
+// An empty list of a kind prints that kind's header, as upstream does.
 func printTables(w io.Writer, rs []v3.Resource, o printOptions) error {
+	if len(rs) == 0 && o.listKind != "" {
+		return printTable(w, o.listKind, nil, o)
+	}
 	var kinds []string
 	byKind := map[string][]v3.Resource{}
 	for _, r := range rs {
@@ -158,6 +164,8 @@ func printTable(w io.Writer, kind string, rs []v3.Resource, o printOptions) erro
 		cells := make([]string, len(cols))
 		for i, c := range cols {
 			switch {
+			case c.withOpts != nil:
+				cells[i] = c.withOpts(obj, o)
 			case !c.policies:
 				cells[i] = c.value(obj)
 			case o.policies != nil:

@@ -54,9 +54,11 @@ that version instead.`,
 				return err
 			}
 			defer closeFn()
-			v := verb{"patch", "patched"}
-			_, err = patchOne(ctx, c, it, p)
-			return a.summarize(v, items, []outcome{{err: err}})
+			v := verb{do: "patch", done: "patched"}
+			res, err := patchOne(ctx, c, it, p)
+			outs := []outcome{{res: res, err: err}}
+			a.warnNotImplemented(outs)
+			return a.summarize(v, items, outs)
 		},
 	}
 	f := cmd.Flags()

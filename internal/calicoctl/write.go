@@ -3,11 +3,13 @@ package calicoctl
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/spf13/cobra"
 
 	v3 "github.com/gocalico/calico/api/v3"
 	"github.com/gocalico/calico/internal/datastore"
+	"github.com/gocalico/calico/internal/notimpl"
 	"github.com/gocalico/calico/internal/resources"
 )
 
@@ -54,7 +56,23 @@ func (a *app) runWrite(cmd *cobra.Command, o fileOptions, wc writeCommand) error
 	outs := runBatch(ctx, items, a.concurrency, writePhase, func(ctx context.Context, it item) outcome {
 		return wc.op(ctx, c, it)
 	})
+	a.warnNotImplemented(outs)
 	return a.summarize(wc.v, items, outs)
+}
+
+// warnNotImplemented prints a warning on stderr for each field that a
+// written resource sets and this version does not act on
+// (internal/notimpl): the write happened, as upstream would do it, but
+// nothing will follow from the field.
+func (a *app) warnNotImplemented(outs []outcome) {
+	for _, o := range outs {
+		if o.err != nil || o.res == nil {
+			continue
+		}
+		for _, f := range notimpl.Find(o.res) {
+			fmt.Fprintf(a.stderr, "Warning: %s\n", f)
+		}
+	}
 }
 
 func newCreateCommand(a *app) *cobra.Command {
@@ -79,7 +97,7 @@ any is invalid, the problems are listed and nothing is written.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.runWrite(cmd, o, writeCommand{
-				v:    verb{"create", "created"},
+				v:    verb{do: "create", done: "created", skipped: "that already existed"},
 				mode: loadCreate,
 				op: func(ctx context.Context, c *resources.Client, it item) outcome {
 					r, err := c.Create(ctx, it.res)
@@ -116,7 +134,7 @@ any is invalid, the problems are listed and nothing is written.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.runWrite(cmd, o, writeCommand{
-				v:    verb{"apply", "applied"},
+				v:    verb{do: "apply", done: "applied"},
 				mode: loadWrite,
 				op: func(ctx context.Context, c *resources.Client, it item) outcome {
 					r, err := c.Apply(ctx, it.res)
@@ -150,7 +168,7 @@ any is invalid, the problems are listed and nothing is written.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.runWrite(cmd, o, writeCommand{
-				v:    verb{"replace", "replaced"},
+				v:    verb{do: "replace", done: "replaced"},
 				mode: loadWrite,
 				op:   replaceOne,
 			})

@@ -1,5 +1,7 @@
 package datastore
 
+import "net"
+
 // SetListPaging makes an etcd Backend read List in pages of n keys and
 // call afterPage (if not nil) between pages.
 func SetListPaging(be Backend, n int64, afterPage func()) {
@@ -10,3 +12,11 @@ func SetListPaging(be Backend, n int64, afterPage func()) {
 
 // DefaultEndpointsFor is defaultEndpoints with another socket path.
 var DefaultEndpointsFor = defaultEndpoints
+
+// SetProbeResolver makes Reach's endpoint probes resolve names with r
+// until the test ends.
+func SetProbeResolver(t interface{ Cleanup(func()) }, r *net.Resolver) {
+	old := probeResolver
+	probeResolver = r
+	t.Cleanup(func() { probeResolver = old })
+}

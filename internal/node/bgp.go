@@ -213,7 +213,7 @@ func (b *bgp) run(ctx context.Context, be datastore.Backend, reg prometheus.Regi
 		},
 		Log:     b.log.With("component", "bgp-syncer"),
 		Metrics: syncer.NewMetrics(reg),
-	}, b)
+	}, reportBGPNotImplemented(b))
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
