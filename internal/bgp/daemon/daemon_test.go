@@ -100,10 +100,19 @@ func TestDaemonLifecycle(t *testing.T) {
 		<-done
 	}()
 
-	// Nothing runs before the first configuration.
-	time.Sleep(100 * time.Millisecond)
+	// Nothing runs before the first configuration: once Run waits for
+	// it, no BIRD may be running or have opened its socket. (A Run that
+	// never waits fails here too.)
+	select {
+	case <-d.waiting:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run never waited for the first configuration")
+	}
 	if d.Status().Running {
 		t.Fatal("BIRD started before any configuration")
+	}
+	if _, err := os.Stat(d.Socket()); err == nil {
+		t.Fatal("BIRD's control socket exists before any configuration")
 	}
 	// A broken first configuration is refused and starts nothing.
 	if err := d.Apply(ctx, []byte("router id 10.0.0.1;\nprotocol nonsense {}\n")); !errors.Is(err, ErrRejected) {
