@@ -24,6 +24,7 @@ import (
 	"github.com/gocalico/calico/internal/agent/config"
 	"github.com/gocalico/calico/internal/datastore"
 	"github.com/gocalico/calico/internal/lab"
+	"github.com/gocalico/calico/internal/testenv"
 )
 
 // remoteEndpoints is how many WorkloadEndpoints of other nodes the agent
@@ -44,14 +45,12 @@ func agentFelix() *v3.FelixConfigurationSpec {
 	return &v3.FelixConfigurationSpec{PrometheusMetricsEnabled: &on}
 }
 
-// requireLab skips b unless labs can be built: root, and calico-node and
-// calicoctl built into <repo>/bin (or $CALICO_E2E_BIN). It returns that
-// directory.
+// requireLab skips b (fails it with CALICO_REQUIRE_PRIVILEGED=1) unless
+// labs can be built: root, and calico-node and calicoctl built into
+// <repo>/bin (or $CALICO_E2E_BIN). It returns that directory.
 func requireLab(b *testing.B) string {
 	b.Helper()
-	if os.Geteuid() != 0 {
-		b.Skip("needs root: builds network namespaces (sudo make bench)")
-	}
+	testenv.RequireRoot(b, "builds labs of network namespaces")
 	bin := os.Getenv("CALICO_E2E_BIN")
 	if bin == "" {
 		wd, err := os.Getwd()
@@ -61,9 +60,7 @@ func requireLab(b *testing.B) string {
 		bin = filepath.Join(filepath.Dir(wd), "bin") // tests run in bench/
 	}
 	for _, name := range []string{"calico-node", "calicoctl"} {
-		if fi, err := os.Stat(filepath.Join(bin, name)); err != nil || fi.IsDir() {
-			b.Skipf("%s is not built in %s: run make build (make bench does)", name, bin)
-		}
+		testenv.RequireTools(b, filepath.Join(bin, name))
 	}
 	return bin
 }

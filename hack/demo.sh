@@ -11,7 +11,7 @@ BIN=$PWD/bin
 LAB=demo
 
 if [ "$(id -u)" -ne 0 ]; then
-	echo "demo: needs root (network namespaces): sudo make demo" >&2
+	echo "demo: needs root (it creates network namespaces): run make demo as root" >&2
 	exit 1
 fi
 

@@ -38,10 +38,16 @@ const (
 type Health struct {
 	// Live: the agent's loop is running.
 	Live bool
-	// Ready: in sync with the datastore and the last dataplane apply
-	// succeeded.
+	// Ready: in sync with the datastore and able to program the kernel:
+	// the last apply did not fail as a whole (the kernel could be read,
+	// the policy table committed).
 	Ready bool
-	// Detail says why the agent is not ready.
+	// Degraded: ready, but some objects (an endpoint, a route, a policy
+	// chain) could not be programmed; each is retried on its own
+	// back-off while everything else is programmed.
+	Degraded bool
+	// Detail says why the agent is not ready, or names the failed
+	// objects (the first few and a count).
 	Detail string
 }
 

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -161,7 +163,10 @@ func TestNothingIsProgrammedBeforeInSync(t *testing.T) {
 	}
 }
 
-func TestRetriesWithBackoffAndReportsHealth(t *testing.T) {
+// TestAFailedObjectIsRetriedAloneAndReported: a route add that fails once
+// makes its endpoint fail alone: the agent stays ready, degraded, naming
+// it, and the endpoint's own retry programs it.
+func TestAFailedObjectIsRetriedAloneAndReported(t *testing.T) {
 	dp, k := dataplane.NewFake(nil, nil)
 	defer dp.Close()
 	k.AddLink("cali1", true)
@@ -180,20 +185,170 @@ func TestRetriesWithBackoffAndReportsHealth(t *testing.T) {
 	key, _ := resources.KeyOf(wep)
 	a.OnUpdates([]syncer.Update{{Type: syncer.UpdateNew, Key: key, Value: wep}})
 	a.OnStatusUpdated(syncer.StatusInSync)
+	want := Health{Live: true, Ready: true, Degraded: true,
+		Detail: "1 object not programmed, each retried: endpoint default/" + wep.Metadata.Name + " (route 10.0.0.1/32 dev cali1: injected failure)"}
 	w.waitFor(t, "degraded health", func(map[string]string, Health) bool {
 		w.mu.Lock()
 		defer w.mu.Unlock()
-		return slices.ContainsFunc(w.healths, func(h Health) bool {
-			return h.Live && !h.Ready && strings.Contains(h.Detail, "injected failure")
-		})
+		return slices.Contains(w.healths, want)
 	})
 	// The retry, after its backoff, succeeds.
 	w.waitFor(t, "endpoint up", wantStatuses(map[string]string{"default/" + wep.Metadata.Name: StatusUp}))
-	if n := counter(t, reg, "calico_agent_dataplane_apply_errors_total"); n != 1 {
-		t.Errorf("apply errors = %v", n)
+	w.waitFor(t, "health ok", func(_ map[string]string, h Health) bool { return h == Health{Live: true, Ready: true} })
+	w.mu.Lock()
+	for _, h := range w.healths[1:] { // the first is "waiting for the datastore"
+		if !h.Ready {
+			t.Errorf("not ready on an object's failure: %+v", h)
+		}
+	}
+	w.mu.Unlock()
+	if n := counter(t, reg, "calico_agent_dataplane_apply_errors_total"); n != 0 {
+		t.Errorf("apply errors = %v, want 0", n)
+	}
+	if n := counter(t, reg, "calico_agent_failed_objects"); n != 0 {
+		t.Errorf("failed objects = %v, want 0", n)
 	}
 	if n := histogramCount(t, reg, "calico_agent_programming_latency_seconds"); n != 1 {
 		t.Errorf("latency observations = %v", n)
+	}
+}
+
+// TestAFailureToReadTheKernelIsNotReady: when the dataplane cannot work
+// at all (the kernel cannot be read, the netlink socket is broken), the
+// agent is not ready until an apply succeeds.
+func TestAFailureToReadTheKernelIsNotReady(t *testing.T) {
+	for _, tt := range []struct {
+		op     string
+		err    error
+		detail string
+	}{
+		{"listRoutes", fmt.Errorf("injected failure"), "dataplane errors: list routes: injected failure"},
+		{"addRoute", syscall.EBADF, "dataplane errors: kernel access broken: endpoint default/node1-k8s-p1-eth0: route 10.0.0.1/32 dev cali1: bad file descriptor"},
+	} {
+		t.Run(tt.op, func(t *testing.T) {
+			dp, k := dataplane.NewFake(nil, nil)
+			defer dp.Close()
+			k.AddLink("cali1", true)
+			w := newWatcher()
+			cfg := Config{NodeName: nodeName}
+			w.hook(&cfg)
+			reg := prometheus.NewRegistry()
+			a := newAgent(cfg, dp, nil, newMetrics(reg))
+			ctx, cancel := context.WithCancel(t.Context())
+			done := make(chan struct{})
+			go func() { defer close(done); a.loop(ctx) }()
+			defer func() { cancel(); <-done }()
+
+			k.FailNext(tt.op, tt.err)
+			wep := newWEP(t, nodeName, "p1", "cali1", "", "10.0.0.1/32")
+			key, _ := resources.KeyOf(wep)
+			a.OnUpdates([]syncer.Update{{Type: syncer.UpdateNew, Key: key, Value: wep}})
+			a.OnStatusUpdated(syncer.StatusInSync)
+			w.waitFor(t, "endpoint up", wantStatuses(map[string]string{"default/" + wep.Metadata.Name: StatusUp}))
+			w.mu.Lock()
+			want := Health{Live: true, Detail: tt.detail}
+			if !slices.Contains(w.healths, want) {
+				t.Errorf("health never %+v: %+v", want, w.healths)
+			}
+			w.mu.Unlock()
+			if n := counter(t, reg, "calico_agent_dataplane_apply_errors_total"); n != 1 {
+				t.Errorf("apply errors = %v, want 1", n)
+			}
+		})
+	}
+}
+
+// frozenClock is a dataplane clock that moves only when told to.
+type frozenClock struct{ ns atomic.Int64 }
+
+func newFrozenClock() *frozenClock {
+	c := &frozenClock{}
+	c.ns.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	return c
+}
+
+func (c *frozenClock) now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *frozenClock) advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+// TestOneFailingEndpointKeepsTheAgentReady: a foreign route in the way of
+// one endpoint fails that endpoint alone. The agent stays ready and
+// reports itself degraded, naming it; its status is error; an endpoint
+// added meanwhile is programmed at once, although the failing one is
+// never due for a retry (the dataplane's clock stands still); once the
+// foreign route goes and its retry is due, it is programmed without any
+// re-reading of the kernel, and health is ok again.
+func TestOneFailingEndpointKeepsTheAgentReady(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := newMetrics(reg)
+	clock := newFrozenClock()
+	dp, k := dataplane.NewFakeConfig(dataplane.Config{Metrics: m.dataplane, Clock: clock.now})
+	defer dp.Close()
+	for _, l := range []string{"eth0", "cali1", "cali2", "cali3"} {
+		k.AddLink(l, true)
+	}
+	k.AddRoute("10.0.0.1/32", "eth0", 3) // not the agent's: proto boot, another interface
+	w := newWatcher()
+	cfg := Config{NodeName: nodeName}
+	w.hook(&cfg)
+	a := newAgent(cfg, dp, nil, m)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); a.loop(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	add := func(pod, iface, ip string) string {
+		wep := newWEP(t, nodeName, pod, iface, "", ip)
+		key, _ := resources.KeyOf(wep)
+		a.OnUpdates([]syncer.Update{{Type: syncer.UpdateNew, Key: key, Value: wep}})
+		return "default/" + wep.Metadata.Name
+	}
+	p1, p2 := add("p1", "cali1", "10.0.0.1/32"), add("p2", "cali2", "10.0.0.2/32")
+	a.OnStatusUpdated(syncer.StatusInSync)
+	degraded := Health{Live: true, Ready: true, Degraded: true, Detail: "1 object not programmed, each retried: endpoint " + p1 +
+		" (route 10.0.0.1/32 dev cali1: another route to 10.0.0.1/32 exists that the agent does not own; not replacing it)"}
+	w.waitFor(t, "p1 failed alone", func(st map[string]string, h Health) bool {
+		return cmp.Equal(st, map[string]string{p1: StatusError, p2: StatusUp}) && h == degraded
+	})
+	if n := labelledCounter(t, reg, "calico_agent_failed_objects", map[string]string{"kind": "endpoint"}); n != 1 {
+		t.Errorf("failed endpoints = %v, want 1", n)
+	}
+
+	p3 := add("p3", "cali3", "10.0.0.3/32")
+	w.waitFor(t, "p3 programmed while p1 fails", func(st map[string]string, h Health) bool {
+		return cmp.Equal(st, map[string]string{p1: StatusError, p2: StatusUp, p3: StatusUp}) && h == degraded
+	})
+	if !strings.Contains(k.Dump(), "route 10.0.0.3/32 dev cali3 proto 80 scope link") {
+		t.Fatalf("p3's route missing:\n%s", k.Dump())
+	}
+	if n := counter(t, reg, "calico_agent_object_retries_total"); n != 0 {
+		t.Errorf("retries = %v before p1 was due", n)
+	}
+	w.mu.Lock()
+	for _, h := range w.healths[1:] { // the first is "waiting for the datastore"
+		if !h.Ready {
+			t.Errorf("not ready: %+v", h)
+		}
+	}
+	w.mu.Unlock()
+	if n := counter(t, reg, "calico_agent_dataplane_apply_errors_total"); n != 0 {
+		t.Errorf("apply errors = %v, want 0", n)
+	}
+
+	k.DelRoute("10.0.0.1/32")
+	// Due, whatever its back-off (link events may have made it try
+	// again before).
+	clock.advance(dataplane.MaxRetry)
+	w.waitFor(t, "p1 up by its retry", func(st map[string]string, h Health) bool {
+		return cmp.Equal(st, map[string]string{p1: StatusUp, p2: StatusUp, p3: StatusUp}) && h == Health{Live: true, Ready: true}
+	})
+	if n := counter(t, reg, "calico_agent_object_retries_total"); n != 1 {
+		t.Errorf("retries = %v, want 1", n)
+	}
+	if n := counter(t, reg, "calico_agent_dataplane_resyncs_total"); n != 1 {
+		t.Errorf("resyncs = %v, want 1 (the first apply's)", n)
+	}
+	if n := counter(t, reg, "calico_agent_failed_objects"); n != 0 {
+		t.Errorf("failed objects = %v, want 0", n)
 	}
 }
 
@@ -214,7 +369,7 @@ func counter(t testing.TB, reg *prometheus.Registry, name string) float64 {
 	return sum
 }
 
-// labelledCounter is the value of the counter name with exactly the
+// labelledCounter is the value of the counter (or gauge) name with the
 // labels given (0 when there is none).
 func labelledCounter(t testing.TB, reg *prometheus.Registry, name string, labels map[string]string) float64 {
 	t.Helper()
@@ -237,7 +392,7 @@ func labelledCounter(t testing.TB, reg *prometheus.Registry, name string, labels
 					continue metric
 				}
 			}
-			return m.GetCounter().GetValue()
+			return m.GetCounter().GetValue() + m.GetGauge().GetValue()
 		}
 	}
 	return 0

@@ -18,7 +18,8 @@ import (
 	"github.com/gocalico/calico/internal/datastore/syncer"
 )
 
-// Retry delays after a failed apply.
+// Retry delays after an apply that failed as a whole (a failed object is
+// retried alone, on its own back-off: see dataplane.MinRetry).
 const (
 	minRetry = 100 * time.Millisecond
 	maxRetry = time.Minute
@@ -31,8 +32,10 @@ type agent struct {
 	log *slog.Logger
 	dp  dataplane.Dataplane
 	pol policyPlane // nil: routes only
-	m   *metrics
-	now func() time.Time
+	// papply applies the policy table through pol (nil with pol).
+	papply *policyApplier
+	m      *metrics
+	now    func() time.Time
 
 	// Guarded by mu: written by the syncer's callbacks, read by loop.
 	mu     sync.Mutex
@@ -46,6 +49,8 @@ type agent struct {
 	polArrived time.Time
 	arrived    map[string]time.Time // endpoint key -> first unapplied update
 	wake       chan struct{}
+	// revs: the datastore revisions behind the desired state (applied.go).
+	revs *appliedRevisions
 
 	// onIteration, when set (tests), is called at the end of every
 	// pass of the loop with whether it applied anything.
@@ -56,7 +61,12 @@ func newAgent(cfg Config, dp dataplane.Dataplane, pol policyPlane, m *metrics) *
 	if m == nil {
 		m = newMetrics(nil)
 	}
+	var papply *policyApplier
+	if pol != nil {
+		papply = newPolicyApplier(pol, m)
+	}
 	return &agent{
+		papply:   papply,
 		cfg:      cfg,
 		log:      logger(cfg.Log),
 		dp:       dp,
@@ -69,6 +79,7 @@ func newAgent(cfg Config, dp dataplane.Dataplane, pol policyPlane, m *metrics) *
 		polDirty: true,
 		arrived:  map[string]time.Time{},
 		wake:     make(chan struct{}, 1),
+		revs:     newAppliedRevisions(prefixes(cfg.NodeName), m.appliedRev),
 	}
 }
 
@@ -82,15 +93,19 @@ func (a *agent) signal() {
 // OnStatusUpdated implements syncer.Callbacks. Only the first in-sync
 // matters: after it the view stays complete through re-lists.
 func (a *agent) OnStatusUpdated(st syncer.Status) {
-	if st != syncer.StatusInSync {
-		return
-	}
 	a.mu.Lock()
-	first := !a.inSync
-	a.inSync = true
+	a.revs.noteStatus(st)
+	first := st == syncer.StatusInSync && !a.inSync
+	if first {
+		a.inSync = true
+	}
 	a.mu.Unlock()
 	if first {
 		a.log.Info("in sync with the datastore")
+	}
+	if st == syncer.StatusInSync {
+		// The first in-sync, or the end of a re-list: what was
+		// delivered meanwhile may now count as applied.
 		a.signal()
 	}
 }
@@ -115,6 +130,7 @@ func (a *agent) OnUpdates(updates []syncer.Update) {
 	now := a.now()
 	a.mu.Lock()
 	res := a.calc.OnUpdates(updates)
+	revAdvanced := a.revs.note(updates)
 	for _, k := range res.Endpoints {
 		if _, ok := a.arrived[k]; !ok {
 			a.arrived[k] = now
@@ -139,7 +155,7 @@ func (a *agent) OnUpdates(updates []syncer.Update) {
 		}
 	}
 	a.mu.Unlock()
-	if res.Changed || polChanged {
+	if res.Changed || polChanged || revAdvanced {
 		a.signal()
 	}
 }
@@ -170,6 +186,7 @@ func (a *agent) snapshot() snapshot {
 		return s
 	}
 	s.inSync = true
+	a.revs.take()
 	if a.dirty {
 		s.full, s.changes = a.calc.Take()
 		a.dirty = false
@@ -224,6 +241,11 @@ func (a *agent) loop(ctx context.Context) {
 		// applied (zero when none, or only a resync is due).
 		polSince    time.Time
 		polProblems = map[string]string{}
+		failures    = newFailureReport(a.log, a.m)
+		// ifaces: each local endpoint's interface; statusesStale: a
+		// policy failure came to concern other endpoints.
+		ifaces        = endpointIfaces{}
+		statusesStale bool
 	)
 	retry.Stop()
 	defer func() {
@@ -266,6 +288,7 @@ func (a *agent) loop(ctx context.Context) {
 				pending[k] = t
 			}
 		}
+		ifaces.update(hs, changes)
 		if hs != nil {
 			if cfg == nil || !cfg.Equal(&hs.Config) {
 				c := hs.Config
@@ -298,11 +321,12 @@ func (a *agent) loop(ctx context.Context) {
 		} else {
 			err = a.dp.Update(ctx, changes)
 		}
-		if ruleset != nil && !rulesetDone {
-			if perr := a.pol.Apply(ctx, ruleset); perr != nil {
+		if ruleset != nil && (!rulesetDone || a.papply.due()) {
+			if changed, perr := a.papply.apply(ctx, ruleset); perr != nil {
 				err = errors.Join(err, fmt.Errorf("nftables: %w", perr))
 			} else {
 				rulesetDone = true
+				statusesStale = statusesStale || changed
 				if !polSince.IsZero() {
 					a.m.polLatency.Observe(a.now().Sub(polSince).Seconds())
 					polSince = time.Time{}
@@ -324,18 +348,28 @@ func (a *agent) loop(ctx context.Context) {
 				a.log.Info("dataplane apply succeeded after errors")
 			}
 			backoff = 0
-			retry.Stop()
+			// Objects that failed alone are retried alone, each when
+			// its back-off has passed.
+			failures.update(a.objectFailures())
+			a.armRetry(retry)
 			for k, t := range pending {
+				if failures.endpointFailed(k) {
+					continue // observed once programmed
+				}
 				a.m.latency.Observe(now.Sub(t).Seconds())
 				delete(pending, k)
 			}
-			a.setHealth(&health, Health{Live: true, Ready: true})
+			a.setHealth(&health, failures.health())
+			a.revs.applied()
 		}
 
 		// Statuses are copied only when one of them changed.
-		if v := a.dp.StatusVersion(); !published || v != version {
-			version, published = v, true
+		if v := a.dp.StatusVersion(); !published || v != version || statusesStale {
+			version, published, statusesStale = v, true, false
 			st := a.dp.EndpointStatuses()
+			if a.papply != nil {
+				ifaces.markPolicyErrors(st, a.papply.affected)
+			}
 			a.m.setEndpoints(a.dp.Programmed(), st)
 			if a.cfg.OnEndpointStatus != nil {
 				a.cfg.OnEndpointStatus(st)
@@ -343,6 +377,31 @@ func (a *agent) loop(ctx context.Context) {
 		}
 		a.iterated(true)
 	}
+}
+
+// objectFailures are the objects that failed at their last attempt.
+func (a *agent) objectFailures() []objectFailure {
+	fs := fromDataplane(a.dp.Failures())
+	if a.papply != nil {
+		fs = append(fs, a.papply.failures()...)
+	}
+	return fs
+}
+
+// armRetry sets the retry timer for the earliest failed object's retry,
+// or stops it when nothing failed.
+func (a *agent) armRetry(retry *time.Timer) {
+	in, ok := a.dp.RetryIn()
+	if a.papply != nil {
+		if pin, pok := a.papply.retryIn(); pok && (!ok || pin < in) {
+			in, ok = pin, true
+		}
+	}
+	if !ok {
+		retry.Stop()
+		return
+	}
+	retry.Reset(in)
 }
 
 func (a *agent) iterated(applied bool) {

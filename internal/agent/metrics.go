@@ -14,7 +14,10 @@ type metrics struct {
 	latency     prometheus.Histogram
 	polLatency  prometheus.Histogram
 	applyErrors prometheus.Counter
+	failed      *prometheus.GaugeVec
 	dataplane   *dataplane.Metrics
+	// appliedRev: see appliedRevisions.
+	appliedRev *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -40,9 +43,19 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		applyErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "calico", Subsystem: "agent", Name: "dataplane_apply_errors_total",
-			Help: "Dataplane applies that failed in part (retried with backoff).",
+			Help: "Applies that failed as a whole: the kernel could not be read or the policy table not committed (retried with backoff; the agent is not ready meanwhile).",
 		}),
+		failed: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "calico", Subsystem: "agent", Name: "failed_objects",
+			Help: "Objects that failed to program at their last attempt, each retried on its own back-off, by kind " +
+				"(endpoint, sysctl, blackhole, route, neighbour; chain, set, map, map-element for policy).",
+		}, []string{"kind"}),
 		dataplane: dataplane.NewMetrics(nil),
+		appliedRev: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "calico", Subsystem: "agent", Name: "applied_revision",
+			Help: "Per datastore prefix the agent follows, the highest revision (a resource's resourceVersion) whose update " +
+				"is in the kernel: every update of the prefix up to it was in a dataplane apply that completed.",
+		}, []string{"prefix"}),
 	}
 	if reg != nil {
 		m.programmed = sharedmetrics.Register(reg, m.programmed)
@@ -50,6 +63,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.latency = sharedmetrics.Register(reg, m.latency)
 		m.polLatency = sharedmetrics.Register(reg, m.polLatency)
 		m.applyErrors = sharedmetrics.Register(reg, m.applyErrors)
+		m.appliedRev = sharedmetrics.Register(reg, m.appliedRev)
+		m.failed = sharedmetrics.Register(reg, m.failed)
 		m.dataplane = dataplane.NewMetrics(reg)
 	}
 	return m

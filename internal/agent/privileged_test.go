@@ -14,6 +14,7 @@ import (
 
 	v3 "github.com/gocalico/calico/api/v3"
 	"github.com/gocalico/calico/internal/agent/internal/nstest"
+	"github.com/gocalico/calico/internal/agent/status"
 	"github.com/gocalico/calico/internal/datastore/etcdtest"
 	"github.com/gocalico/calico/internal/resources"
 )
@@ -210,7 +211,7 @@ func TestPrivilegedRunEndToEnd(t *testing.T) {
 
 	t.Run("deleting an endpoint cuts it off and cleans the kernel", func(t *testing.T) {
 		if w2 == nil {
-			t.Skip("the restarted agent did not start")
+			t.Fatal("the restarted agent did not start (see the subtest before)")
 		}
 		if _, err := c.Delete(ctx, v3.KindWorkloadEndpoint, "default", wepB.Metadata.Name, ""); err != nil {
 			t.Fatal(err)
@@ -222,6 +223,152 @@ func TestPrivilegedRunEndToEnd(t *testing.T) {
 		}
 		if err := nstest.NoPing(ctx, a.NS, b.V4); err != nil {
 			t.Fatal(err)
+		}
+	})
+}
+
+// TestPrivilegedForeignRouteFailsOneEndpoint: a route the agent does not
+// own, in the way of one endpoint's address, fails that endpoint alone.
+// The agent stays ready, degraded naming it; its status key says error;
+// the other endpoints are programmed and reach each other. Once the
+// route is deleted, the endpoint's own retry programs it, without any
+// full re-read of the kernel, and health is ok again.
+func TestPrivilegedForeignRouteFailsOneEndpoint(t *testing.T) {
+	nstest.RequireRoot(t)
+	nstest.GuardRoot(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*nstest.Deadline)
+	defer cancel()
+
+	_, be := etcdtest.Embedded(t)
+	c := resources.New(be)
+	host := nstest.New(t, "host")
+	host.Uplink(t, "10.99.0.1/24", "fd00:99::1/64")
+	mac := func(s string) net.HardwareAddr { m, _ := net.ParseMAC(s); return m }
+	a := nstest.NewWorkload(t, "wa", "cali1", mac("ee:ee:ee:00:00:0a"), "10.65.0.1", "fd00:65::1")
+	b := nstest.NewWorkload(t, "wb", "cali2", mac("ee:ee:ee:00:00:0b"), "10.65.0.2", "fd00:65::2")
+	x := nstest.NewWorkload(t, "wx", "cali5", mac("ee:ee:ee:00:00:05"), "10.65.0.5", "fd00:65::5")
+	for _, w := range []*nstest.Workload{a, b, x} {
+		w.Attach(t, host)
+	}
+	// An operator's route, proto boot as `ip route add` makes it, in
+	// the way of x's IPv4 address.
+	host.AddRoute(t, x.V4+"/32", "uplink0", unix.RTPROT_BOOT)
+
+	// No periodic resync: only x's own retry may program it.
+	fc := v3.NewFelixConfiguration()
+	fc.Metadata.Name = "node." + nodeName
+	fc.Spec.RouteRefreshInterval = v3.NewDuration(0)
+	if _, err := c.Create(ctx, fc); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Create(ctx, allowProfile("kns.default")); err != nil {
+		t.Fatal(err)
+	}
+	keys := map[*nstest.Workload]string{}
+	for pod, w := range map[string]*nstest.Workload{"pa": a, "pb": b, "px": x} {
+		wep := newWEP(t, nodeName, pod, w.Iface, w.MAC.String(), w.V4+"/32", w.V6+"/128")
+		if _, err := c.Create(ctx, wep); err != nil {
+			t.Fatal(err)
+		}
+		keys[w] = "default/" + wep.Metadata.Name
+	}
+
+	// The endpoint status keys, written as calico-node writes them.
+	rep := status.New(status.Config{Backend: be, Host: nodeName, EndpointReporting: true})
+	repDone := make(chan error, 1)
+	repCtx, repCancel := context.WithCancel(ctx)
+	go func() { repDone <- rep.Run(repCtx) }()
+	t.Cleanup(func() {
+		repCancel()
+		if err := <-repDone; err != nil {
+			t.Errorf("status reporter: %v", err)
+		}
+	})
+	statusKey := status.EndpointKey("", nodeName, v3.OrchestratorKubernetes, "default/px", "eth0")
+	waitStatusKey := func(t *testing.T, want string) {
+		t.Helper()
+		wantValue := `{"status":"` + want + `"}`
+		for {
+			kv, err := be.Get(ctx, statusKey)
+			if err == nil && string(kv.Value) == wantValue {
+				return
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("status key %s never %s (last: %v, %v)", statusKey, wantValue, kv, err)
+			case <-time.After(50 * time.Millisecond): // poll the datastore again
+			}
+		}
+	}
+
+	w := newWatcher()
+	reg := prometheus.NewRegistry()
+	cfg := Config{NodeName: nodeName, Backend: be, NetNS: host.Path, Registry: reg}
+	w.hook(&cfg)
+	onStatus := cfg.OnEndpointStatus
+	cfg.OnEndpointStatus = func(st []EndpointStatus) {
+		onStatus(st)
+		out := make([]status.EndpointStatus, len(st))
+		for i, s := range st {
+			out[i] = status.EndpointStatus(s)
+		}
+		rep.SetEndpoints(out)
+	}
+	startAgent(t, cfg)
+
+	obstacle := "another route to " + x.V4 + "/32 exists that the agent does not own"
+	var resyncs float64
+	t.Run("x fails alone; the agent stays ready, degraded naming it", func(t *testing.T) {
+		w.waitFor(t, "x in error, the others up, degraded", func(st map[string]string, h Health) bool {
+			return cmp.Equal(st, map[string]string{keys[a]: StatusUp, keys[b]: StatusUp, keys[x]: StatusError}) &&
+				h.Live && h.Ready && h.Degraded && strings.Contains(h.Detail, "endpoint "+keys[x]+" (") && strings.Contains(h.Detail, obstacle)
+		})
+		waitStatusKey(t, "error")
+		w.mu.Lock()
+		for _, h := range w.healths[1:] { // the first is "waiting for the datastore"
+			if !h.Ready {
+				t.Errorf("not ready: %+v", h)
+			}
+		}
+		w.mu.Unlock()
+		for _, p := range []struct {
+			from *nstest.NS
+			to   string
+		}{{a.NS, b.V4}, {b.NS, a.V4}, {a.NS, b.V6}, {a.NS, x.V6}} { // x's IPv6 route is in
+			if err := nstest.Ping(ctx, p.from, p.to); err != nil {
+				t.Error(err)
+			}
+		}
+		if err := nstest.NoPing(ctx, a.NS, x.V4); err != nil {
+			t.Error(err)
+		}
+		if n := labelledCounter(t, reg, "calico_agent_failed_objects", map[string]string{"kind": "endpoint"}); n != 1 {
+			t.Errorf("failed endpoints = %v, want 1", n)
+		}
+		resyncs = counter(t, reg, "calico_agent_dataplane_resyncs_total")
+	})
+
+	t.Run("the route goes; x's own retry programs it", func(t *testing.T) {
+		host.DelRoute(t, x.V4+"/32", "uplink0")
+		w.waitFor(t, "all up, health ok", func(st map[string]string, h Health) bool {
+			return cmp.Equal(st, map[string]string{keys[a]: StatusUp, keys[b]: StatusUp, keys[x]: StatusUp}) &&
+				h == Health{Live: true, Ready: true}
+		})
+		waitStatusKey(t, "up")
+		if err := nstest.Ping(ctx, a.NS, x.V4); err != nil {
+			t.Error(err)
+		}
+		if !slices.Contains(host.Routes(t, 80), x.V4+"/32 dev "+x.Iface) {
+			t.Errorf("x's route missing: %v", host.Routes(t, 80))
+		}
+		if n := counter(t, reg, "calico_agent_dataplane_resyncs_total"); n != resyncs {
+			t.Errorf("resyncs went from %v to %v: the retry re-read the kernel", resyncs, n)
+		}
+		if n := labelledCounter(t, reg, "calico_agent_object_retries_total", map[string]string{"kind": "endpoint"}); n < 1 {
+			t.Errorf("endpoint retries = %v, want at least 1", n)
+		}
+		if n := counter(t, reg, "calico_agent_failed_objects"); n != 0 {
+			t.Errorf("failed objects = %v, want 0", n)
 		}
 	})
 }

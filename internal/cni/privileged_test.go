@@ -31,6 +31,7 @@ import (
 	"github.com/gocalico/calico/internal/ipam"
 	"github.com/gocalico/calico/internal/nsthread"
 	"github.com/gocalico/calico/internal/resources"
+	"github.com/gocalico/calico/internal/testenv"
 )
 
 const (
@@ -58,9 +59,7 @@ type cniEnv struct {
 
 func newCNIEnv(t *testing.T) *cniEnv {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates network namespaces and veths")
-	}
+	testenv.RequireRoot(t, "creates network namespaces and veths")
 	// The plugins refuse to program the machine's own namespace.
 	t.Setenv(EnvRefuseInitNetNS, "1")
 	e := &cniEnv{t: t, tmp: t.TempDir()}

@@ -115,22 +115,30 @@ func allocIPs(as []Allocation) string {
 	return fmt.Sprint(ips)
 }
 
-// killHelperEnv runs TestKillHelper as the process to kill;
-// killPointEnv, when set, makes it kill itself at that point.
+// killHelperEnv makes the test binary the process to kill (see
+// TestMain); killPointEnv, when set, makes it kill itself at that point.
 const (
 	killHelperEnv = "CALICO_IPAM_KILL_HELPER"
 	killPointEnv  = "CALICO_IPAM_KILL_AT"
 )
 
-// TestKillHelper is not a test: run by TestKilledAllocationsAreRepaired
-// as a child process, it allocates and releases until it is killed.
-func TestKillHelper(t *testing.T) {
-	spec := os.Getenv(killHelperEnv)
-	if spec == "" {
-		t.Skip("a helper process of TestKilledAllocationsAreRepaired")
+// TestMain runs the test binary as killHelper instead of the tests when
+// TestKilledAllocationsAreRepaired starts it as a child process.
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(killHelperEnv); spec != "" {
+		if err := killHelper(spec, os.Getenv(killPointEnv)); err != nil {
+			fmt.Fprintln(os.Stderr, "kill helper:", err)
+		}
+		os.Exit(1) // it only ends by being killed
 	}
+	os.Exit(m.Run())
+}
+
+// killHelper allocates and releases, as host@endpoints says, until it
+// is killed, or it kills itself at point (when not empty).
+func killHelper(spec, point string) error {
 	host, eps, _ := strings.Cut(spec, "@")
-	if point := os.Getenv(killPointEnv); point != "" {
+	if point != "" {
 		// Die there, as a process killed between two writes does.
 		at = func(p string) {
 			if p == point {
@@ -141,17 +149,17 @@ func TestKillHelper(t *testing.T) {
 	ctx := context.Background()
 	be, err := datastore.NewEtcd(ctx, datastore.Config{Endpoints: strings.Split(eps, ",")}, nil)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	c := New(be, nil)
 	for i := 0; ; i++ {
 		h := fmt.Sprintf("%s.%d", host, i)
 		if _, _, err := c.AutoAssign(ctx, AssignArgs{Num4: 1 + i%3, Num6: i % 2, HandleID: h, Host: host}); err != nil && !errors.Is(err, ErrExhausted) {
-			t.Fatal(err)
+			return fmt.Errorf("assign %s: %w", h, err)
 		}
 		if i%4 == 3 {
 			if _, err := c.ReleaseByHandle(ctx, h); err != nil {
-				t.Fatal(err)
+				return fmt.Errorf("release %s: %w", h, err)
 			}
 		}
 	}
@@ -175,9 +183,12 @@ func TestKilledAllocationsAreRepaired(t *testing.T) {
 	// Killed at random, then killed at each point between two writes.
 	points := []string{"", "", "", "", "", "", "", "", "affinity-pending", "block-created", "handle-counted", "block-released"}
 	for i, point := range points {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestKillHelper$", "-test.count=1")
+		// TestMain makes the child the helper; should it not, it runs no test.
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), fmt.Sprintf("%s=kill%d@%s", killHelperEnv, i, strings.Join(w.srv.Endpoints(), ",")),
 			killPointEnv+"="+point)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -199,7 +210,7 @@ func TestKilledAllocationsAreRepaired(t *testing.T) {
 			err = <-done
 		}
 		if err == nil || !strings.Contains(err.Error(), "killed") {
-			t.Fatalf("helper %d (%q) ended by itself: %v", i, point, err)
+			t.Fatalf("helper %d (%q) ended by itself: %v\n%s", i, point, err, stderr.String())
 		}
 	}
 	r, err := w.c.Check(w.ctx)

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gocalico/calico/internal/testenv"
 )
 
 func TestMain(m *testing.M) {
@@ -62,17 +64,14 @@ func repoBin(t *testing.T) string {
 	}
 }
 
-// requireLab skips unless the test can build a real lab.
+// requireLab skips (fails with CALICO_REQUIRE_PRIVILEGED=1) unless the
+// test can build a real lab.
 func requireLab(t *testing.T) string {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates network namespaces (run with sudo, or make test-e2e as root)")
-	}
+	testenv.RequireRoot(t, "creates network namespaces")
 	bin := repoBin(t)
 	for _, b := range []string{"calico-node", "calicoctl"} {
-		if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
-			t.Skipf("%s not built in %s: run make build first", b, bin)
-		}
+		testenv.RequireFile(t, filepath.Join(bin, b), "run make build first")
 	}
 	return bin
 }

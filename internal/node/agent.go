@@ -110,7 +110,7 @@ func runAgent(ctx context.Context, cfg Config, be datastore.Backend, log *slog.L
 				cfg.logLevel.Set(c.LogLevel())
 			}
 		},
-		OnHealth: func(h agent.Health) { agg.Report("agent", h.Live, h.Ready, h.Detail) },
+		OnHealth: func(h agent.Health) { agg.ReportState("agent", health.State(h)) },
 	})
 	cancel()
 	wg.Wait()

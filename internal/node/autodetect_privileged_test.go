@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"os"
 	"runtime"
 	"testing"
 
@@ -11,15 +10,14 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gocalico/calico/internal/nsthread"
+	"github.com/gocalico/calico/internal/testenv"
 )
 
 // newTestNetNS makes a network namespace for the test and a thread in it;
 // both go when the test ends.
 func newTestNetNS(t *testing.T) *nsthread.Thread {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create a network namespace")
-	}
+	testenv.RequireRoot(t, "creates a network namespace")
 	runtime.LockOSThread()
 	orig, err := netns.Get()
 	if err != nil {

@@ -8,14 +8,15 @@ import (
 	"testing"
 
 	"github.com/vishvananda/netns"
+
+	"github.com/gocalico/calico/internal/testenv"
 )
 
 // TestPrivilegedNamed: a namespace under /run/netns is named; a new
 // namespace that nobody named is not.
 func TestPrivilegedNamed(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates network namespaces")
-	}
+	testenv.RequireRoot(t, "creates network namespaces")
+	testenv.RequireTools(t, "ip")
 	name := fmt.Sprintf("nsguard-%d", os.Getpid())
 	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
 		t.Fatalf("ip netns add: %v: %s", err, out)

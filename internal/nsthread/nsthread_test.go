@@ -1,19 +1,18 @@
 package nsthread
 
 import (
-	"os"
 	"runtime"
 	"testing"
 
 	"github.com/vishvananda/netns"
+
+	"github.com/gocalico/calico/internal/testenv"
 )
 
 // TestPrivilegedRunEntersNamespace: f sees the other namespace, and the
 // calling goroutine's namespace is unchanged afterwards.
 func TestPrivilegedRunEntersNamespace(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create a network namespace")
-	}
+	testenv.RequireRoot(t, "creates a network namespace")
 	runtime.LockOSThread()
 	orig, err := netns.Get()
 	if err != nil {

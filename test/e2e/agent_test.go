@@ -61,9 +61,14 @@ func TestPrivilegedEndpointBeforeInterface(t *testing.T) {
 	if err := l.CreateEndpoint(l.ctx, w2); err != nil {
 		t.Fatal(err)
 	}
-	// Let the agent handle the endpoint while its interface is missing
-	// (one full route refresh). Whatever it did, it must not crash.
-	time.Sleep(routeRefresh + reportingInterval)
+	// The agent has handled the endpoint while its interface is missing:
+	// applied it, run a full route refresh with it (the resync counter
+	// moved twice since: one refresh began after the apply and ended),
+	// and reported its status since. Whatever it did, it must not crash.
+	l.waitApplied(l.putRevision(l.resourceKey("WorkloadEndpoint", lab.WorkloadNamespace, w2.Endpoint)))
+	resyncs := l.metricNow("host1", "calico_agent_dataplane_resyncs_total")
+	l.waitMetric("host1", "calico_agent_dataplane_resyncs_total", resyncs+2)
+	l.waitStatusReport("host1")
 	if !l.NodeRunning("host1") {
 		t.Fatal("calico-node on host1 exited after an endpoint without an interface")
 	}
@@ -158,7 +163,7 @@ func TestPrivilegedAgentRestartLosesNoPackets(t *testing.T) {
 
 	// Floods at 200 packets/s over each family, counted: -c makes ping
 	// wait for every reply, so transmitted and received compare exactly.
-	const count, interval = 3000, "0.005"
+	const count, interval = 4000, "0.005"
 	type result struct {
 		addr string
 		out  string
@@ -182,24 +187,28 @@ func TestPrivilegedAgentRestartLosesNoPackets(t *testing.T) {
 			results <- result{a.String(), out.String(), err}
 		}()
 	}
-	time.Sleep(time.Second) // flood running
+	// The flood runs: packets cross w1's interface.
+	l.waitPackets(w1, 100)
 
 	if err := l.StopNode(l.ctx, "host1", syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	t.Log("calico-node on host1 killed (SIGKILL)")
-	time.Sleep(500 * time.Millisecond) // traffic flows with no agent at all
+	// Traffic flows with no agent at all.
+	l.waitPackets(w1, 100)
 	if err := l.StartNode(l.ctx, "host1"); err != nil {
 		t.Fatal(err)
 	}
 	// The new agent is up once it reports liveness under a new lease;
-	// then let it run two full route resyncs while the flood goes on.
+	// then it runs two full route resyncs while the flood goes on: its
+	// resync counter (the start-up sync is the first) reaches 4 when the
+	// third resync begins, so the second has ended.
 	l.eventually(converge, "restarted agent reports status", func() (bool, string) {
 		lease := l.statusLease("host1")
 		return lease != 0 && lease != before, fmt.Sprintf("status lease %d (before restart %d)", lease, before)
 	})
 	t.Log("restarted calico-node reports status")
-	time.Sleep(2 * routeRefresh)
+	l.waitMetric("host1", "calico_agent_dataplane_resyncs_total", 4)
 	if len(results) > 0 {
 		t.Fatalf("a flood ended before the restarted agent had run two resyncs: make the flood longer")
 	}
@@ -219,6 +228,42 @@ func TestPrivilegedAgentRestartLosesNoPackets(t *testing.T) {
 			t.Errorf("flood to %s across the agent restart: %d transmitted, %d received: want %d and no loss", r.addr, tx, rx, count)
 		}
 	}
+}
+
+// waitStatusReport waits until host's agent writes its status key again.
+func (l *testLab) waitStatusReport(host string) {
+	l.t.Helper()
+	kv, err := l.statusKV(host)
+	if err != nil || kv == nil {
+		l.t.Fatalf("%s: no status key (%v)", host, err)
+	}
+	l.eventually(converge, statusKey(host)+" written again", func() (bool, string) {
+		now, err := l.statusKV(host)
+		return now != nil && now.ModRevision > kv.ModRevision, fmt.Sprintf("revision still %d (%v)", kv.ModRevision, err)
+	})
+}
+
+// waitPackets waits until n more packets have arrived at the host from
+// workload w (its interface's receive counter in the host namespace).
+func (l *testLab) waitPackets(w lab.Workload, n uint64) {
+	l.t.Helper()
+	rx := func() uint64 {
+		h, err := l.Handle(w.Host)
+		if err != nil {
+			l.t.Fatal(err)
+		}
+		defer h.Close()
+		link, err := h.LinkByName(w.Interface)
+		if err != nil {
+			l.t.Fatalf("%s: %s: %v", w.Host, w.Interface, err)
+		}
+		return link.Attrs().Statistics.RxPackets
+	}
+	start := rx()
+	l.eventually(converge, fmt.Sprintf("%d packets from %s", n, w.Name), func() (bool, string) {
+		got := rx() - start
+		return got >= n, fmt.Sprintf("%d packets", got)
+	})
 }
 
 // statusKey is the agent liveness key of host.

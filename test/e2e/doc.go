@@ -9,4 +9,11 @@
 // are removed at the next start. The machine's root network namespace is
 // snapshotted around every lab and around the whole suite and must not
 // change.
+//
+// A check that something did not happen (a probe still blocked, a route
+// not there) first waits for evidence that the agents have acted on the
+// test's writes: every agent's calico_agent_applied_revision reaching the
+// writes' revisions (barrier_test.go), a counter that moved, a status
+// key written again. Never a fixed sleep: a slow agent would make the
+// check pass without testing anything.
 package e2e

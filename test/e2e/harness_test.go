@@ -21,6 +21,7 @@ import (
 
 	v3 "github.com/gocalico/calico/api/v3"
 	"github.com/gocalico/calico/internal/lab"
+	"github.com/gocalico/calico/internal/testenv"
 )
 
 // Timings the tests give the lab's FelixConfiguration. Waits are bounded
@@ -62,22 +63,19 @@ func repoRoot(t testing.TB) string {
 	}
 }
 
-// requirePrivileged skips the test unless it can build labs, and returns
-// the directory of calico-node and calicoctl: $CALICO_E2E_BIN, or
-// <repo>/bin where make build puts them.
+// requirePrivileged skips the test (fails it with
+// CALICO_REQUIRE_PRIVILEGED=1) unless it can build labs, and returns the
+// directory of calico-node and calicoctl: $CALICO_E2E_BIN, or <repo>/bin
+// where make build puts them.
 func requirePrivileged(t testing.TB) string {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: builds network namespaces (sudo make test-e2e)")
-	}
+	testenv.RequireRoot(t, "builds labs of network namespaces")
 	bin := os.Getenv("CALICO_E2E_BIN")
 	if bin == "" {
 		bin = filepath.Join(repoRoot(t), "bin")
 	}
 	for _, b := range []string{"calico-node", "calicoctl"} {
-		if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
-			t.Skipf("%s is not built in %s: run make build (make test-e2e does)", b, bin)
-		}
+		testenv.RequireFile(t, filepath.Join(bin, b), "run make build (make test-e2e does)")
 	}
 	return bin
 }

@@ -49,6 +49,9 @@ func (p probe) String() string {
 type policyLab struct {
 	*testLab
 	tr *traffic
+	// unapplied are the test's writes not yet known to be applied by
+	// every agent (see applied).
+	unapplied []write
 }
 
 func newPolicyLab(t *testing.T) *policyLab {
@@ -84,15 +87,27 @@ func (l *policyLab) send(p probe) (bool, error) {
 	return false, fmt.Errorf("unknown protocol %q", p.proto)
 }
 
-// check runs every probe (in parallel) until all give the wanted answer
-// at once, or fails the test with those that did not. Blocked probes
-// cost a timeout each, so rounds run the probes concurrently.
+// applied waits until every agent has applied the test's writes so far.
+func (l *policyLab) applied() {
+	l.t.Helper()
+	l.waitApplied(l.unapplied...)
+	l.unapplied = nil
+}
+
+// check waits until every agent has applied the test's writes, then runs
+// every probe (in parallel) until all give the wanted answer at once, or
+// fails the test with those that did not. A probe that must be blocked
+// and gets through fails the test at once: the agents hold the final
+// state. Those that must get through may take a few rounds (neighbour
+// resolution). Blocked probes cost a timeout each, so rounds run the
+// probes concurrently.
 func (l *policyLab) check(stage string, probes []probe) {
 	l.t.Helper()
+	l.applied()
 	start := time.Now()
-	var wrong []string
+	var wrong, leaked []string
 	for attempt := 0; ; attempt++ {
-		wrong = wrong[:0]
+		wrong, leaked = wrong[:0], leaked[:0]
 		var mu sync.Mutex
 		var wg sync.WaitGroup
 		sem := make(chan struct{}, 12)
@@ -106,13 +121,18 @@ func (l *policyLab) check(stage string, probes []probe) {
 				switch {
 				case err != nil:
 					wrong = append(wrong, fmt.Sprintf("%v: error %v", p, err))
+				case got && !p.want:
+					leaked = append(leaked, fmt.Sprintf("%v: got through", p))
 				case got != p.want:
-					verb := map[bool]string{true: "got through", false: "was blocked"}[got]
-					wrong = append(wrong, fmt.Sprintf("%v: %s", p, verb))
+					wrong = append(wrong, fmt.Sprintf("%v: was blocked", p))
 				}
 			})
 		}
 		wg.Wait()
+		if len(leaked) > 0 {
+			l.t.Fatalf("%s: with the change applied by every agent, %d of %d probes that must be blocked got through:\n  %s",
+				stage, len(leaked), len(probes), strings.Join(leaked, "\n  "))
+		}
 		if len(wrong) == 0 {
 			l.t.Logf("%s: %d probes as expected after %v", stage, len(probes), time.Since(start).Round(time.Millisecond))
 			return
@@ -125,10 +145,34 @@ func (l *policyLab) check(stage string, probes []probe) {
 }
 
 // apply runs `calicoctl apply -f -` on host1 with the YAML given, as an
-// operator would.
+// operator would, and records the writes for applied.
 func (l *policyLab) apply(yaml string) {
 	l.t.Helper()
 	l.calicoctl(yaml, "apply", "-f", "-")
+	for _, key := range l.keysOf(yaml) {
+		l.unapplied = append(l.unapplied, l.putRevision(key))
+	}
+}
+
+// delete runs `calicoctl delete` on host1 and records the delete for
+// applied.
+func (l *policyLab) delete(kind, namespace, name string) {
+	l.t.Helper()
+	key := l.resourceKey(kind, namespace, name)
+	before := l.modRevision(key)
+	args := []string{"delete", kind, name}
+	if namespace != "" {
+		args = append(args, "--namespace", namespace)
+	}
+	l.calicoctl("", args...)
+	l.unapplied = append(l.unapplied, l.deleteRevision(key, before))
+}
+
+// patch runs `calicoctl patch` on host1 and records the write for applied.
+func (l *policyLab) patch(kind, name, patch string) {
+	l.t.Helper()
+	l.calicoctl("", "patch", kind, name, "-p", patch)
+	l.unapplied = append(l.unapplied, l.putRevision(l.resourceKey(kind, "", name)))
 }
 
 func (l *policyLab) calicoctl(stdin string, args ...string) string {
@@ -206,7 +250,7 @@ spec:
 		"  - name: http\n    protocol: TCP\n    port: 80\n"))
 	// D moves to namespace prod: its default endpoint goes.
 	wd := lab.WorkloadEndpoint(l.workload(wD))
-	l.calicoctl("", "delete", "workloadendpoint", "--namespace", "default", wd.Metadata.Name)
+	l.delete("workloadendpoint", "default", wd.Metadata.Name)
 	l.apply(l.endpointYAML(wD, "prod", map[string]string{"app": "client"}, []string{"kns.prod"}, ""))
 
 	var table []probe
@@ -481,7 +525,7 @@ spec:
 	// deny, both ways.
 	l.apply(l.endpointYAML(wB, "default", map[string]string{"app": "db"}, nil,
 		"  - name: pg\n    protocol: TCP\n    port: 5432\n"))
-	l.calicoctl("", "delete", "networkpolicy", "--namespace", "default", "db-access")
+	l.delete("networkpolicy", "default", "db-access")
 	var rest []probe
 	for _, pr := range table {
 		if pr.to != wB && pr.from != wB {
@@ -535,7 +579,7 @@ spec:
 				t.Errorf("established connection to %s cut by the policy change: %v", c.Addrs()[i], err)
 			}
 		}
-		l.calicoctl("", "delete", "globalnetworkpolicy", "web-closed")
+		l.delete("globalnetworkpolicy", "", "web-closed")
 		l.check("web open again", []probe{{what: "policy deleted", from: wA, to: wC, proto: "tcp", port: 80, want: true}})
 	})
 
@@ -566,6 +610,7 @@ spec:
 			}
 		}
 		// Its own address gets through, the other does not.
+		l.applied()
 		l.eventually(converge, "UDP from the endpoint's own address", udpFrom(l.workload(wA).IPv6))
 		for range 3 {
 			if ok, why := udpFrom(spoofed)(); ok {
@@ -576,7 +621,7 @@ spec:
 		// ignored, as upstream.
 		y := l.endpointYAML(wA, "default", nil, []string{v3.DefaultAllowProfileName}, "")
 		l.apply(y + "  allowSpoofedSourcePrefixes: [\"fd00:65::1:99/128\", \"10.77.0.0/24\"]\n")
-		time.Sleep(2 * time.Second) // the agent has applied it (the endpoint's route check below is no proof)
+		l.applied()
 		for range 3 {
 			if ok, why := udpFrom(spoofed)(); ok {
 				t.Fatalf("a spoofed source got through with workloadSourceSpoofing Disabled: %s", why)
@@ -584,7 +629,7 @@ spec:
 		}
 		// With workloadSourceSpoofing Any, both families: for IPv4 the
 		// interface's strict reverse-path filtering is off too.
-		l.calicoctl("", "patch", "felixconfiguration", "default", "-p", `{"spec":{"workloadSourceSpoofing":"Any"}}`)
+		l.patch("felixconfiguration", "default", `{"spec":{"workloadSourceSpoofing":"Any"}}`)
 		l.eventually(converge, "UDP from an allowed spoofed prefix", udpFrom(spoofed))
 		spoofed4 := netip.MustParseAddr("10.77.0.5")
 		addr4 := &netlink.Addr{IPNet: &net.IPNet{IP: net.IP(spoofed4.AsSlice()), Mask: net.CIDRMask(32, 32)}}
@@ -601,15 +646,16 @@ spec:
 		l.eventually(converge, "UDP from an allowed spoofed IPv4 prefix", udpFrom4)
 		// No longer allowed by the endpoint.
 		l.apply(y)
-		l.eventually(converge, "UDP from the spoofed address dropped again", func() (bool, string) {
-			ok, why := udpFrom(spoofed)()
-			return !ok, why
-		})
-		l.eventually(converge, "UDP from the spoofed IPv4 address dropped again", func() (bool, string) {
-			ok, why := udpFrom4()
-			return !ok, why
-		})
-		l.calicoctl("", "patch", "felixconfiguration", "default", "-p", `{"spec":{"workloadSourceSpoofing":"Disabled"}}`)
+		l.applied()
+		for range 3 {
+			if ok, why := udpFrom(spoofed)(); ok {
+				t.Fatalf("the spoofed address no longer allowed got through: %s", why)
+			}
+			if ok, why := udpFrom4(); ok {
+				t.Fatalf("the spoofed IPv4 address no longer allowed got through: %s", why)
+			}
+		}
+		l.patch("felixconfiguration", "default", `{"spec":{"workloadSourceSpoofing":"Disabled"}}`)
 	})
 
 	t.Run("a MAC other than the endpoint's is dropped", func(t *testing.T) {
@@ -647,8 +693,11 @@ func TestPrivilegedHostEndpointFailsafes(t *testing.T) {
 		isIPv6   bool
 		workload bool
 	}
+	// As policyLab.check: the agents have applied the test's writes, so
+	// a probe that must be blocked and gets through fails at once.
 	check := func(stage string, ps []hp) {
 		t.Helper()
+		l.applied()
 		start := time.Now()
 		for {
 			var wrong []string
@@ -656,6 +705,9 @@ func TestPrivilegedHostEndpointFailsafes(t *testing.T) {
 				got, err := tr.tcp(p.from, p.to, p.port)
 				if err != nil {
 					t.Fatal(err)
+				}
+				if got && !p.want {
+					t.Fatalf("%s: with the change applied by every agent, %s -> %s:%d (%s) got through", stage, p.from, p.to, p.port, p.what)
 				}
 				if got != p.want {
 					wrong = append(wrong, fmt.Sprintf("%s -> %s:%d (%s): reached=%v", p.from, p.to, p.port, p.what, got))
@@ -743,7 +795,7 @@ spec:
 		l.waitEstablished("host1", l.meshPeers("host1"))
 		// Deleted: back to not policed (so that the next stage's
 		// results are its own).
-		l.calicoctl("", "delete", "hostendpoint", "host1-edge")
+		l.delete("hostendpoint", "", "host1-edge")
 		check("host endpoint "+iface+" deleted", open)
 	}
 
@@ -813,8 +865,8 @@ spec:
 		{what: "preDNAT Allow still", from: "host2", to: h1.IPv4, port: 30080, want: true},
 		{what: "failsafe SSH", from: "host2", to: h1.IPv4, port: 22, want: true},
 	})
-	l.calicoctl("", "delete", "globalnetworkpolicy", "untracked")
-	l.calicoctl("", "delete", "globalnetworkpolicy", "nodeports")
+	l.delete("globalnetworkpolicy", "", "untracked")
+	l.delete("globalnetworkpolicy", "", "nodeports")
 	check("doNotTrack and preDNAT policies deleted", []hp{
 		{what: "normal policy again", from: "host2", to: h1.IPv4, port: 8080, want: true},
 		{what: "normal policy denies", from: "host2", to: h1.IPv4, port: 9090},

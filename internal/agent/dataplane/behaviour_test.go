@@ -161,7 +161,7 @@ func TestRestartAppliesOnlyTheDifference(t *testing.T) {
 	}
 }
 
-func TestFailuresAreJoinedAndRetried(t *testing.T) {
+func TestFailuresAreRecordedAndRetried(t *testing.T) {
 	d, k := NewFake(nil, nil)
 	defer d.Close()
 	k.AddLink("cali1", true)
@@ -170,14 +170,16 @@ func TestFailuresAreJoinedAndRetried(t *testing.T) {
 	k.FailNext("addRoute", syscall.EIO)
 	k.FailNext("delNeigh", syscall.EIO)
 	k.AddNeigh("10.0.0.7", "cali2", macA, true) // stale, to be deleted
-	err := d.Set(t.Context(), hs)
-	if err == nil {
-		t.Fatal("Set succeeded with a failing route add")
+	if err := d.Set(t.Context(), hs); err != nil {
+		t.Fatalf("Set failed as a whole for the failure of two objects: %v", err)
 	}
-	for _, want := range []string{"endpoint ns/a", "route 10.0.0.1/32 dev cali1", "input/output error", "delete neighbour 10.0.0.7"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error %q does not mention %q", err, want)
-		}
+	got := failureLines(d.Failures())
+	want := []string{
+		"endpoint ns/a: route 10.0.0.1/32 dev cali1: input/output error",
+		"neighbour 10.0.0.7 dev cali2: delete neighbour 10.0.0.7 dev cali2: input/output error",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("failures (-want +got):\n%s", diff)
 	}
 	// The other endpoint was programmed despite the failure.
 	if got := statusOf(d, "ns/a"); got != StatusError {
@@ -193,16 +195,28 @@ func TestFailuresAreJoinedAndRetried(t *testing.T) {
 	if err := d.Set(t.Context(), hs); err != nil {
 		t.Fatalf("retry: %v", err)
 	}
+	if got := d.Failures(); len(got) != 0 {
+		t.Errorf("failures after the retry: %v", got)
+	}
 	if got := statusOf(d, "ns/a"); got != StatusUp {
 		t.Errorf("a after retry: %s", got)
 	}
-	want := expectDump([]string{"cali1", "cali2"}, flatten(hostFwd, configured("cali1", true), configured("cali2", true), []string{
+	want2 := expectDump([]string{"cali1", "cali2"}, flatten(hostFwd, configured("cali1", true), configured("cali2", true), []string{
 		"route 10.0.0.1/32 dev cali1 proto 80 scope link",
 		"route 10.0.0.2/32 dev cali2 proto 80 scope link",
 	})...)
-	if diff := cmp.Diff(want, k.Dump()); diff != "" {
+	if diff := cmp.Diff(want2, k.Dump()); diff != "" {
 		t.Fatalf("(-want +got):\n%s", diff)
 	}
+}
+
+// failureLines renders failures one line each, errors on one line.
+func failureLines(fs []Failure) []string {
+	var out []string
+	for _, f := range fs {
+		out = append(out, strings.ReplaceAll(f.String(), "\n", "; "))
+	}
+	return out
 }
 
 // TestARouteThroughTheEndpointsInterfaceIsAdopted: a route to the
@@ -236,9 +250,12 @@ func TestAForeignRouteIsNeverReplaced(t *testing.T) {
 	k.AddLink("cali1", true)
 	k.AddRoute("10.0.0.1/32", "eth0", 4) // e.g. an operator's static route
 	hs := hostState(nil, endpoint("a", "cali1", "", "10.0.0.1/32", "10.0.0.2/32"))
-	err := d.Set(t.Context(), hs)
-	if err == nil || !strings.Contains(err.Error(), "another route to 10.0.0.1/32 exists that the agent does not own") {
+	if err := d.Set(t.Context(), hs); err != nil {
 		t.Fatalf("Set: %v", err)
+	}
+	want0 := []string{"endpoint ns/a: route 10.0.0.1/32 dev cali1: another route to 10.0.0.1/32 exists that the agent does not own; not replacing it"}
+	if diff := cmp.Diff(want0, failureLines(d.Failures())); diff != "" {
+		t.Fatalf("failures (-want +got):\n%s", diff)
 	}
 	if got := statusOf(d, "ns/a"); got != StatusError {
 		t.Errorf("status %s", got)
@@ -257,6 +274,9 @@ func TestAForeignRouteIsNeverReplaced(t *testing.T) {
 	}
 	if got := statusOf(d, "ns/a"); got != StatusUp {
 		t.Errorf("status %s", got)
+	}
+	if got := d.Failures(); len(got) != 0 {
+		t.Errorf("failures: %v", got)
 	}
 }
 

@@ -18,19 +18,36 @@ import (
 // and Programmed are called from one goroutine; Changed may be read from
 // any.
 type Dataplane interface {
-	// Set makes the kernel match desired and returns the joined errors
-	// of what failed (the rest is applied). It may be called again and
-	// again with the same input; what failed is retried by calling it
-	// again.
+	// Set makes the kernel match desired. It may be called again and
+	// again with the same input.
+	//
+	// It returns an error only when it could not work at all (the
+	// interfaces or the kernel's state could not be listed, the netlink
+	// socket is broken, ctx ended):
+	// then nothing it believes of the kernel is trusted, and the next
+	// call reads the kernel again. An object that cannot be programmed
+	// (an endpoint whose route is refused, a sysctl that cannot be
+	// written, a route that cannot be deleted) does not fail the call:
+	// everything else is applied, and the object is reported by
+	// Failures (an endpoint's status is error) and retried on its own by
+	// Update once its back-off has passed.
 	Set(ctx context.Context, desired *calc.HostState) error
 	// Update changes the desired state of the endpoints named in
 	// changes (a nil Endpoint: gone) in the state last given to Set,
-	// and applies what changed: those endpoints, and the endpoints on
-	// interfaces that link events reported. It walks everything instead
-	// on the first apply, after Resync, after a failed apply and when
-	// link events may have been lost. Call it with no changes to retry
-	// or to follow link events. Set must have been called first.
+	// and applies what changed: those endpoints, the endpoints on
+	// interfaces that link events reported, and the failed objects
+	// whose retry is due (see RetryIn). It walks everything instead on
+	// the first apply, after Resync, after an apply that returned an
+	// error and when link events may have been lost. Call it with no
+	// changes to retry or to follow link events. Set must have been
+	// called first. Errors are as Set's.
 	Update(ctx context.Context, changes []calc.EndpointChange) error
+	// Failures returns the objects that failed at their last attempt,
+	// sorted by kind and name.
+	Failures() []Failure
+	// RetryIn is how long until the earliest failed object is due to be
+	// tried again by Update (0: now); ok is false when nothing failed.
+	RetryIn() (in time.Duration, ok bool)
 	// Resync makes the next Set re-read the kernel instead of trusting
 	// its record of what it programmed.
 	Resync()
@@ -96,6 +113,9 @@ type Linux struct {
 	linkName map[int]string  // by index
 	rec      record
 	epErrs   map[string]error
+	// failures are the objects that failed at their last attempt.
+	failures map[objKey]*failure
+	now      func() time.Time
 
 	// The desired state: set by Set, changed by Update.
 	cfg     *config.Config
@@ -127,6 +147,9 @@ type Config struct {
 	Log *slog.Logger
 	// Metrics may be nil.
 	Metrics *Metrics
+	// Clock, if set, replaces time.Now for the retries of failed
+	// objects (tests).
+	Clock func() time.Time
 }
 
 // New opens the netlink dataplane of cfg.NetNS and starts watching its
@@ -136,7 +159,11 @@ func New(cfg Config) (*Linux, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newLinux(k, cfg.Log, cfg.Metrics), nil
+	d := newLinux(k, cfg.Log, cfg.Metrics)
+	if cfg.Clock != nil {
+		d.now = cfg.Clock
+	}
+	return d, nil
 }
 
 func newLinux(k kernel, log *slog.Logger, m *Metrics) *Linux {
@@ -153,6 +180,8 @@ func newLinux(k kernel, log *slog.Logger, m *Metrics) *Linux {
 		needFull:      true,
 		rec:           newRecord(),
 		epErrs:        map[string]error{},
+		failures:      map[objKey]*failure{},
+		now:           time.Now,
 		desired:       map[string]*calc.Endpoint{},
 		onIface:       map[string]map[string]bool{},
 		applied:       map[string]appliedEndpoint{},

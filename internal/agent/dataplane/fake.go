@@ -30,7 +30,12 @@ type FakeKernel struct {
 	emitted int
 	writes  map[string]int
 	fail    map[string]error
+	// failOn: errors of an operation on one object, until cleared.
+	failOn map[failOn]error
 }
+
+// failOn is an operation on one object (see Fail).
+type failOn struct{ op, object string }
 
 type fakeLink struct {
 	link
@@ -48,6 +53,7 @@ func NewFakeKernel() *FakeKernel {
 		neighs:  map[neighKey]neigh{},
 		writes:  map[string]int{},
 		fail:    map[string]error{},
+		failOn:  map[failOn]error{},
 	}
 	k.AddLink("lo", true)
 	return k
@@ -55,8 +61,18 @@ func NewFakeKernel() *FakeKernel {
 
 // NewFake returns a dataplane over a new FakeKernel, and the kernel.
 func NewFake(log *slog.Logger, m *Metrics) (*Linux, *FakeKernel) {
+	return NewFakeConfig(Config{Log: log, Metrics: m})
+}
+
+// NewFakeConfig is NewFake with the Config's log, metrics and clock (its
+// NetNS is ignored).
+func NewFakeConfig(cfg Config) (*Linux, *FakeKernel) {
 	k := NewFakeKernel()
-	return newLinux(k, log, m), k
+	d := newLinux(k, cfg.Log, cfg.Metrics)
+	if cfg.Clock != nil {
+		d.now = cfg.Clock
+	}
+	return d, k
 }
 
 // fakeIfaceSysctls are the per-interface sysctls modelled, with the
@@ -196,6 +212,22 @@ func (k *FakeKernel) FailNext(op string, err error) {
 	k.fail[op] = err
 }
 
+// Fail makes every call of a seam operation on one object fail with err,
+// until Fail is called again for them with a nil err. op is as for
+// FailNext ("addRoute", "replaceRoute", "delRoute", "setNeigh",
+// "delNeigh", "writeSysctl", "setLinkUp"); object is what it acts on,
+// as Dump names it: a route's destination ("10.0.0.1/32"), a neighbour's
+// address, a sysctl's path, an interface's name.
+func (k *FakeKernel) Fail(op, object string, err error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if err == nil {
+		delete(k.failOn, failOn{op, object})
+		return
+	}
+	k.failOn[failOn{op, object}] = err
+}
+
 // LoseEvents breaks every link subscription, as a socket overrun does.
 func (k *FakeKernel) LoseEvents() {
 	k.mu.Lock()
@@ -322,6 +354,15 @@ func (k *FakeKernel) injected(op string) error {
 	return err
 }
 
+// injectedOn returns the error queued for op (see FailNext), or else the
+// error op fails with on object (see Fail).
+func (k *FakeKernel) injectedOn(op, object string) error {
+	if err := k.injected(op); err != nil {
+		return err
+	}
+	return k.failOn[failOn{op, object}]
+}
+
 func (k *FakeKernel) wrote(op string) { k.writes[op]++ }
 
 func (k *FakeKernel) listLinks() ([]link, error) {
@@ -340,7 +381,7 @@ func (k *FakeKernel) listLinks() ([]link, error) {
 func (k *FakeKernel) setLinkUp(l link) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if err := k.injected("setLinkUp"); err != nil {
+	if err := k.injectedOn("setLinkUp", l.Name); err != nil {
 		return err
 	}
 	fl := k.byIndex(l.Index)
@@ -379,7 +420,7 @@ func (k *FakeKernel) readSysctls(paths []string) ([]string, []error) {
 func (k *FakeKernel) writeSysctl(path, value string) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if err := k.injected("writeSysctl"); err != nil {
+	if err := k.injectedOn("writeSysctl", path); err != nil {
 		return err
 	}
 	if _, ok := k.sysctls[path]; !ok {
@@ -424,7 +465,7 @@ func (k *FakeKernel) usable(r route) error {
 func (k *FakeKernel) addRoute(r route) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if err := k.injected("addRoute"); err != nil {
+	if err := k.injectedOn("addRoute", r.Dst.String()); err != nil {
 		return err
 	}
 	if err := k.usable(r); err != nil {
@@ -450,7 +491,7 @@ func (k *FakeKernel) routesTo(dst netip.Prefix) ([]route, error) {
 func (k *FakeKernel) replaceRoute(r route) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if err := k.injected("replaceRoute"); err != nil {
+	if err := k.injectedOn("replaceRoute", r.Dst.String()); err != nil {
 		return err
 	}
 	if err := k.usable(r); err != nil {
@@ -464,7 +505,7 @@ func (k *FakeKernel) replaceRoute(r route) error {
 func (k *FakeKernel) delRoute(r route) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if err := k.injected("delRoute"); err != nil {
+	if err := k.injectedOn("delRoute", r.Dst.String()); err != nil {
 		return err
 	}
 	// As the kernel does, given dev (or type) and protocol: only a
@@ -492,7 +533,7 @@ func (k *FakeKernel) listNeighs() ([]neigh, error) {
 func (k *FakeKernel) setNeigh(n neigh) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if err := k.injected("setNeigh"); err != nil {
+	if err := k.injectedOn("setNeigh", n.IP.String()); err != nil {
 		return err
 	}
 	if k.byIndex(n.Index) == nil {
@@ -506,7 +547,7 @@ func (k *FakeKernel) setNeigh(n neigh) error {
 func (k *FakeKernel) delNeigh(n neigh) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if err := k.injected("delNeigh"); err != nil {
+	if err := k.injectedOn("delNeigh", n.IP.String()); err != nil {
 		return err
 	}
 	if _, ok := k.neighs[n.key()]; ok {

@@ -6,12 +6,13 @@ import (
 	"github.com/gocalico/calico/internal/metrics"
 )
 
-// Metrics count the dataplane's kernel writes and full resyncs. A nil
-// *Metrics records nothing.
+// Metrics count the dataplane's kernel writes, full resyncs and retries
+// of failed objects. A nil *Metrics records nothing.
 type Metrics struct {
 	ops     *prometheus.CounterVec
 	fails   *prometheus.CounterVec
 	resyncs prometheus.Counter
+	retries *prometheus.CounterVec
 }
 
 // NewMetrics creates the dataplane metrics and registers them with reg
@@ -30,11 +31,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Namespace: "calico", Subsystem: "agent", Name: "dataplane_resyncs_total",
 			Help: "Full re-reads of the kernel's state by the dataplane.",
 		}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "calico", Subsystem: "agent", Name: "object_retries_total",
+			Help: "Retries of objects that failed to program, each on its own back-off, by kind (endpoint, sysctl, blackhole, route, neighbour; chain, set, map, map-element for policy).",
+		}, []string{"kind"}),
 	}
 	if reg != nil {
 		m.ops = metrics.Register(reg, m.ops)
 		m.fails = metrics.Register(reg, m.fails)
 		m.resyncs = metrics.Register(reg, m.resyncs)
+		m.retries = metrics.Register(reg, m.retries)
 	}
 	return m
 }
@@ -54,5 +60,13 @@ func (m *Metrics) failed(name string) {
 func (m *Metrics) incResync() {
 	if m != nil {
 		m.resyncs.Inc()
+	}
+}
+
+// Retried counts a retry of a failed object of a kind (KindEndpoint,
+// ...; the agent's policy plane counts its own kinds here too).
+func (m *Metrics) Retried(kind string) {
+	if m != nil {
+		m.retries.WithLabelValues(kind).Inc()
 	}
 }

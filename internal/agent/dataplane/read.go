@@ -127,13 +127,3 @@ func (d *Linux) ownNeighs(managed map[int]bool) (map[neighKey]neigh, error) {
 	}
 	return out, nil
 }
-
-// reloadRoutes replaces the record's routes with the kernel's.
-func (d *Linux) reloadRoutes(cfg *config.Config) error {
-	routes, err := d.ownRoutes(cfg, d.managedIndexes(cfg))
-	if err != nil {
-		return err
-	}
-	d.rec.routes = routes
-	return nil
-}

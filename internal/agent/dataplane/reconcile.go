@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/netip"
 	"slices"
 	"syscall"
 
@@ -15,8 +16,7 @@ import (
 
 // Set implements Dataplane: it replaces the desired state and walks
 // every endpoint, applying additions before deletions; it carries on
-// past failures and joins their errors. After a failure the next apply
-// re-reads the kernel first.
+// past the failure of one object and records it (see Failures).
 func (d *Linux) Set(ctx context.Context, hs *calc.HostState) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -72,7 +72,8 @@ func (d *Linux) setDesired(key string, e *calc.Endpoint) {
 }
 
 // sync follows the link events, then applies either everything or the
-// endpoints in keys and those on interfaces the events touched.
+// endpoints in keys, those on interfaces the events touched and the
+// failed objects whose retry is due.
 func (d *Linux) sync(ctx context.Context, keys map[string]bool) error {
 	return d.syncOnce(ctx, keys, false)
 }
@@ -111,13 +112,20 @@ func (d *Linux) syncOnce(ctx context.Context, keys map[string]bool, retried bool
 		d.metrics.incResync()
 	}
 
-	a := applier{d: d, cfg: cfg}
+	a := applier{d: d, cfg: cfg, out: map[objKey]outcome{}}
+	var err error
 	if d.needFull {
-		a.applyAll(ctx)
+		err = a.applyAll(ctx)
 	} else {
-		a.applySome(ctx, keys)
+		err = a.applySome(ctx, keys, d.due())
 	}
-	if len(a.errs) > 0 && !retried && slices.ContainsFunc(a.errs, func(err error) bool { return errors.Is(err, syscall.ENODEV) }) {
+	if err != nil {
+		// Cut short: what was applied is in the record; the next apply
+		// walks everything.
+		d.needFull = true
+		return err
+	}
+	if !retried && a.failedWith(syscall.ENODEV) {
 		// The link table named an interface index that is gone: link
 		// events describing it are still on their way. List the
 		// interfaces and the kernel's state again and apply once more
@@ -125,14 +133,17 @@ func (d *Linux) syncOnce(ctx context.Context, keys map[string]bool, retried bool
 		d.fullSync = true
 		return d.syncOnce(ctx, keys, true)
 	}
-	if len(a.errs) > 0 {
-		// Whatever failed may have left the kernel in a state the
-		// record does not describe: look again before retrying.
+	if err := brokenAccessError(a.out); err != nil {
+		// Not the object's fault: nothing can be programmed. Read
+		// everything again next time.
 		d.fullSync = true
-	} else {
-		d.needFull = false
+		return err
 	}
-	return errors.Join(a.errs...)
+	// A failed object leaves the record as it was (it changes only on
+	// success), so its retry needs no re-reading of the kernel.
+	d.settle(a.out, d.needFull)
+	d.needFull = false
+	return nil
 }
 
 // appliedEndpoint is what one endpoint wanted at its last apply.
@@ -144,18 +155,36 @@ type appliedEndpoint struct {
 
 // applier carries one apply's work.
 type applier struct {
-	d          *Linux
-	cfg        *config.Config
-	errs       []error
+	d   *Linux
+	cfg *config.Config
+	// out is the outcome of every object attempted.
+	out        map[objKey]outcome
 	wantRoutes map[routeKey]bool
 	wantNeighs map[neighKey]bool
-	// reloaded is set once the agent's routes were re-read in this apply.
-	reloaded bool
+}
+
+// failedWith reports whether an object failed with target.
+func (a *applier) failedWith(target error) bool {
+	for _, o := range a.out {
+		if errors.Is(o.err, target) {
+			return true
+		}
+	}
+	return false
+}
+
+// hostSysctls sets the namespace-wide sysctls (only path when not "").
+func (a *applier) hostSysctls(path string) {
+	for _, s := range hostSysctls(a.cfg) {
+		if path == "" || s.path == path {
+			a.out[objKey{KindSysctl, s.path}] = outcome{err: a.sysctl(sysctlKey{0, s.path}, s.value)}
+		}
+	}
 }
 
 // applyAll walks every desired endpoint and prunes everything of the
-// agent's that none of them wants.
-func (a *applier) applyAll(ctx context.Context) {
+// agent's that none of them wants. It fails only when ctx ends.
+func (a *applier) applyAll(ctx context.Context) error {
 	d := a.d
 	a.wantRoutes = map[routeKey]bool{}
 	a.wantNeighs = map[neighKey]bool{}
@@ -164,16 +193,11 @@ func (a *applier) applyAll(ctx context.Context) {
 	clear(d.dstOwner)
 	clear(d.ifaceOwner)
 
-	for _, s := range hostSysctls(a.cfg) {
-		if err := a.sysctl(sysctlKey{0, s.path}, s.value); err != nil {
-			a.errs = append(a.errs, err)
-		}
-	}
+	a.hostSysctls("")
 	keys := slices.Sorted(maps.Keys(d.desired))
 	for _, k := range keys {
 		if err := ctx.Err(); err != nil {
-			a.errs = append(a.errs, err)
-			return
+			return err
 		}
 		a.apply(k, d.desired[k])
 	}
@@ -181,14 +205,22 @@ func (a *applier) applyAll(ctx context.Context) {
 	a.prune()
 	d.rec.proto = a.cfg.RouteProtocol
 	d.resetStatuses(keys)
+	return nil
 }
 
-// applySome applies the endpoints in keys (present or gone) and prunes
-// what they wanted before and no longer want.
-func (a *applier) applySome(ctx context.Context, keys map[string]bool) {
+// applySome applies the endpoints in keys (present or gone), prunes
+// what they wanted before and no longer want, and retries the failed
+// objects in due. It fails only when ctx ends.
+func (a *applier) applySome(ctx context.Context, keys map[string]bool, due []*failure) error {
 	d := a.d
 	a.wantRoutes = map[routeKey]bool{}
 	a.wantNeighs = map[neighKey]bool{}
+	for _, f := range due {
+		d.metrics.Retried(f.Kind)
+		if f.Kind == KindEndpoint {
+			keys[f.Name] = true
+		}
+	}
 	sorted := slices.Sorted(maps.Keys(keys))
 	// Release the old claims first, so that an address or interface
 	// passed between two of these endpoints is not refused.
@@ -201,11 +233,12 @@ func (a *applier) applySome(ctx context.Context, keys map[string]bool) {
 	}
 	for _, k := range sorted {
 		if err := ctx.Err(); err != nil {
-			a.errs = append(a.errs, err)
-			return
+			return err
 		}
 		if e, ok := d.desired[k]; ok {
 			a.apply(k, e)
+		} else {
+			a.out[objKey{KindEndpoint, k}] = outcome{} // gone: nothing to retry
 		}
 	}
 	var routes []route
@@ -223,7 +256,55 @@ func (a *applier) applySome(ctx context.Context, keys map[string]bool) {
 		}
 	}
 	a.delete(routes, neighs)
+	a.retry(due)
 	d.updateStatuses(sorted)
+	return nil
+}
+
+// retry attempts the failed objects in due that are not endpoints (those
+// are applied with the others).
+func (a *applier) retry(due []*failure) {
+	d := a.d
+	blackholes := false
+	for _, f := range due {
+		k := objKey{f.Kind, f.Name}
+		switch f.Kind {
+		case KindSysctl:
+			a.out[k] = outcome{} // no longer wanted, unless set below
+			a.hostSysctls(f.Name)
+		case KindBlackhole:
+			blackholes = true
+		case KindRoute:
+			a.out[k] = outcome{}
+			if r, ok := d.rec.routes[f.route.key()]; ok && !d.routeWanted(r.key()) {
+				a.delete([]route{r}, nil)
+			}
+		case KindNeighbour:
+			a.out[k] = outcome{}
+			if n, ok := d.rec.neighs[f.neigh.key()]; ok && !d.neighWanted(n.key()) {
+				a.delete(nil, []neigh{n})
+			}
+		}
+	}
+	if blackholes {
+		a.blackholes()
+	}
+}
+
+// routeWanted reports whether an endpoint's last apply or a local block
+// wants the route k.
+func (d *Linux) routeWanted(k routeKey) bool {
+	if owner, ok := d.dstOwner[k.Dst]; ok {
+		return slices.Contains(d.applied[owner].routes, k)
+	}
+	return k.Index == 0 && slices.Contains(d.blackholes, k.Dst)
+}
+
+// neighWanted reports whether an endpoint's last apply wants the
+// neighbour entry k.
+func (d *Linux) neighWanted(k neighKey) bool {
+	owner, ok := d.dstOwner[netip.PrefixFrom(k.IP, k.IP.BitLen())]
+	return ok && slices.Contains(d.applied[owner].neighs, k)
 }
 
 // release drops the claims an endpoint made at its last apply.
@@ -239,9 +320,10 @@ func (d *Linux) release(key string, o appliedEndpoint) {
 }
 
 // apply programs one desired endpoint if its interface exists, and
-// records what it wanted.
+// records what it wanted and the outcome.
 func (a *applier) apply(key string, e *calc.Endpoint) {
 	d := a.d
+	a.out[objKey{KindEndpoint, key}] = outcome{}
 	l, ok := d.links[e.InterfaceName]
 	if !e.Program || !ok {
 		return
@@ -262,7 +344,7 @@ func (a *applier) apply(key string, e *calc.Endpoint) {
 	d.applied[key] = ae
 	if err != nil {
 		d.epErrs[key] = err
-		a.errs = append(a.errs, fmt.Errorf("endpoint %s: %w", key, err))
+		a.out[objKey{KindEndpoint, key}] = outcome{err: err}
 	}
 }
 
@@ -337,14 +419,14 @@ func (a *applier) sysctl(k sysctlKey, value string) error {
 func (a *applier) blackholes() {
 	d := a.d
 	for _, dst := range d.blackholes {
+		k := objKey{KindBlackhole, dst.String()}
+		a.out[k] = outcome{}
 		if _, taken := d.dstOwner[dst]; taken {
 			continue
 		}
 		r := route{Dst: dst, Proto: a.cfg.RouteProtocol, Scope: scopeUniverse, Blackhole: true}
 		a.wantRoutes[r.key()] = true
-		if err := a.route(r, "blackhole"); err != nil {
-			a.errs = append(a.errs, err)
-		}
+		a.out[k] = outcome{err: a.route(r, "blackhole")}
 	}
 }
 
@@ -364,25 +446,23 @@ func (a *applier) route(r route, via string) error {
 	}
 	d.metrics.op(op)
 	err := do(r)
-	if errors.Is(err, errRouteExists) && !a.reloaded {
-		// The record may be behind the kernel (an interface event
-		// that arrived late): look at the agent's routes again, then
-		// retry once if the route in the way turns out to be ours.
-		a.reloaded = true
-		if rerr := d.reloadRoutes(a.cfg); rerr != nil {
-			d.metrics.failed(op)
-			return fmt.Errorf("route %s %s: %w", r.Dst, via, rerr)
+	if errors.Is(err, errRouteExists) {
+		// The record does not know the route in the way. It is taken
+		// over when it is the agent's own (the record is behind the
+		// kernel: an interface event that arrived late) or goes out
+		// through r's own interface (a CNI plugin added it so that the
+		// container is reachable at once). Only the routes to r.Dst are
+		// looked at: a failure costs no re-reading of the kernel.
+		var inWay []route
+		if inWay, err = a.takeover(r); err == nil {
+			op, ours = "route_replace", true
+			d.metrics.op(op)
+			if err = d.k.replaceRoute(r); err == nil {
+				for _, x := range inWay {
+					delete(d.rec.routes, x.key())
+				}
+			}
 		}
-		return a.route(r, via)
-	}
-	if errors.Is(err, errRouteExists) && !r.Blackhole && a.adoptable(r) {
-		// The route in the way goes through the endpoint's own
-		// interface (a CNI plugin added it so that the container is
-		// reachable at once): the agent takes it over, as it owns its
-		// workload interfaces.
-		op, do, ours = "route_replace", d.k.replaceRoute, true
-		d.metrics.op(op)
-		err = do(r)
 	}
 	if err != nil {
 		d.metrics.failed(op)
@@ -399,20 +479,36 @@ func (a *applier) route(r route, via string) error {
 	return nil
 }
 
-// adoptable reports whether every route in the way of r goes out r's
-// own device: a route to the endpoint through its own interface, added
-// by whoever created the interface, which the agent may take over.
-func (a *applier) adoptable(r route) bool {
+// takeover returns the routes in the way of r if the agent may replace
+// them all, and errRouteExists if not.
+func (a *applier) takeover(r route) ([]route, error) {
 	rs, err := a.d.k.routesTo(r.Dst)
-	if err != nil || len(rs) == 0 {
-		return false
+	if err != nil {
+		return nil, fmt.Errorf("list the routes to %s: %w", r.Dst, err)
 	}
 	for _, x := range rs {
-		if x.Blackhole || x.Index != r.Index {
-			return false
+		if !a.mayReplace(r, x) {
+			return nil, errRouteExists
 		}
 	}
-	return true
+	return rs, nil
+}
+
+// mayReplace reports whether x, a route in the way of r, is the agent's
+// own (its protocol, or the one it used before, on a managed interface
+// or a blackhole) or a route to the endpoint through r's own interface,
+// which the agent takes over as it owns its workload interfaces.
+func (a *applier) mayReplace(r, x route) bool {
+	d := a.d
+	if x.Proto == a.cfg.RouteProtocol || x.Proto == d.rec.proto && x.Proto != 0 {
+		if x.Blackhole {
+			return true
+		}
+		if name, ok := d.linkName[x.Index]; ok && a.cfg.MatchesInterface(name) {
+			return true
+		}
+	}
+	return !r.Blackhole && !x.Blackhole && x.Index == r.Index
 }
 
 func (a *applier) neigh(n neigh, ifName string) error {
@@ -447,19 +543,22 @@ func (a *applier) prune() {
 	a.delete(routes, neighs)
 }
 
-// delete deletes routes and neighbours of the record, in a stable order.
+// delete deletes routes and neighbours of the record, in a stable order,
+// recording each outcome.
 func (a *applier) delete(routes []route, neighs []neigh) {
 	d := a.d
 	slices.SortFunc(routes, func(x, y route) int {
 		return cmp.Or(x.Dst.Addr().Compare(y.Dst.Addr()), cmp.Compare(x.Index, y.Index))
 	})
 	for _, r := range routes {
+		k := objKey{KindRoute, d.routeName(r)}
 		d.metrics.op("route_delete")
 		if err := d.k.delRoute(r); err != nil {
 			d.metrics.failed("route_delete")
-			a.errs = append(a.errs, fmt.Errorf("delete route %s: %w", r, err))
+			a.out[k] = outcome{err: fmt.Errorf("delete route %s: %w", k.name, err), route: &r}
 			continue
 		}
+		a.out[k] = outcome{}
 		delete(d.rec.routes, r.key())
 		d.log.Info("route removed", "dst", r.Dst, "ifindex", r.Index)
 	}
@@ -467,12 +566,31 @@ func (a *applier) delete(routes []route, neighs []neigh) {
 		return cmp.Or(x.IP.Compare(y.IP), cmp.Compare(x.Index, y.Index))
 	})
 	for _, n := range neighs {
+		k := objKey{KindNeighbour, fmt.Sprintf("%s dev %s", n.IP, d.ifName(n.Index))}
 		d.metrics.op("neigh_delete")
 		if err := d.k.delNeigh(n); err != nil {
 			d.metrics.failed("neigh_delete")
-			a.errs = append(a.errs, fmt.Errorf("delete neighbour %s: %w", n, err))
+			a.out[k] = outcome{err: fmt.Errorf("delete neighbour %s: %w", k.name, err), neigh: &n}
 			continue
 		}
+		a.out[k] = outcome{}
 		delete(d.rec.neighs, n.key())
 	}
+}
+
+// routeName names a route for a Failure: "10.0.0.1/32 dev cali1",
+// "blackhole 10.65.0.0/26".
+func (d *Linux) routeName(r route) string {
+	if r.Blackhole {
+		return "blackhole " + r.Dst.String()
+	}
+	return fmt.Sprintf("%s dev %s", r.Dst, d.ifName(r.Index))
+}
+
+// ifName is the name of the interface with index i, or "#i".
+func (d *Linux) ifName(i int) string {
+	if name, ok := d.linkName[i]; ok {
+		return name
+	}
+	return fmt.Sprintf("#%d", i)
 }

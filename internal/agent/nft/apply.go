@@ -135,6 +135,20 @@ func (a *Applier) Close() error {
 
 var errClosed = errors.New("nft: applier is closed")
 
+// ErrRejected is wrapped by Apply's error when the ruleset was refused
+// for its content, by the applier's checks or by the kernel, and nothing
+// was applied: the table is as it was, and the applier still knows what
+// it holds (the next Apply reads nothing back for it). Without it, an
+// error says nothing of the ruleset (the table could not be read, the
+// outcome is unknown).
+var ErrRejected = errors.New("ruleset rejected")
+
+// rejected marks err as ErrRejected without changing its message.
+type rejected struct{ err error }
+
+func (r rejected) Error() string   { return r.err.Error() }
+func (r rejected) Unwrap() []error { return []error{r.err, ErrRejected} }
+
 // withReadConn runs f with a connection for dumps: one socket for the
 // whole pass, since entering the namespace for each of a thousand chains
 // costs more than reading them, and closed after it, so that a reply
@@ -183,9 +197,10 @@ func (a *Applier) Resync() {
 // applied before, even the lookups are skipped: only the objects they
 // name are compared, so the work no longer grows with the table.
 //
-// After Resync, Delete or a failed Apply, the next Apply compares the
-// whole table, as read back from the kernel, with the whole ruleset,
-// whatever the pointers.
+// After Resync, Delete or an Apply whose outcome is unknown, the next
+// Apply compares the whole table, as read back from the kernel, with the
+// whole ruleset, whatever the pointers. After an Apply that was rejected
+// (ErrRejected) nothing is read back: the kernel holds what it held.
 func (a *Applier) Apply(ctx context.Context, rs *Ruleset) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -200,22 +215,25 @@ func (a *Applier) Apply(ctx context.Context, rs *Ruleset) error {
 	}
 	ch, err := a.model.build(rs)
 	if err != nil {
-		return fmt.Errorf("nft apply: invalid ruleset: %w", err)
+		return fmt.Errorf("nft apply: invalid ruleset: %w", rejected{err})
 	}
-	// The model is a build cache as much as a record: it takes the
-	// ruleset now, whatever becomes of the transaction.
 	var ops []op
 	var want *desired
-	if a.synced {
-		// The kernel holds the model: only what changes is planned.
-		var old *state
+	// old is what the kernel holds, or when synced the part of it that
+	// changes.
+	var old *state
+	synced := a.synced
+	if synced {
+		// The kernel holds the model: only what changes is planned. The
+		// model takes the ruleset once the kernel has.
 		old, want = a.model.partial(ch)
 		ops = plan(old, want)
-		a.model.commit(ch)
 	} else {
+		// The model is a build cache as much as a record: it takes the
+		// ruleset now, whatever becomes of the transaction.
 		a.model.commit(ch)
 		want = a.model.desired(rs)
-		old := a.kernel
+		old = a.kernel
 		if old == nil {
 			old, err = a.read()
 			if err != nil {
@@ -227,6 +245,9 @@ func (a *Applier) Apply(ctx context.Context, rs *Ruleset) error {
 		ops = plan(old, want)
 	}
 	if len(ops) == 0 {
+		if synced {
+			a.model.commit(ch)
+		}
 		a.synced, a.kernel = true, nil
 		return nil
 	}
@@ -235,7 +256,19 @@ func (a *Applier) Apply(ctx context.Context, rs *Ruleset) error {
 	start := time.Now()
 	msgs, err := a.exec(ctx, ops, want)
 	if err != nil {
+		if errors.Is(err, ErrRejected) {
+			// Refused as a whole: the kernel holds what it held, the
+			// model (when synced) or old.
+			if synced {
+				a.synced = true
+			} else {
+				a.kernel = old
+			}
+		}
 		return fmt.Errorf("nft apply: %w", err)
+	}
+	if synced {
+		a.model.commit(ch)
 	}
 	a.synced = true
 	a.stats.Batches++
@@ -393,7 +426,9 @@ func (b *batch) flush(ctx context.Context, tr transport) (int, error) {
 	case err != nil:
 		return n, fmt.Errorf("transaction of %d messages, outcome unknown: %w", n, errors.Join(errs...))
 	case len(errs) > 0:
-		return n, fmt.Errorf("transaction of %d messages failed, nothing applied: %w", n, errors.Join(errs...))
+		// No count of messages: the error of one object must read the
+		// same whatever else was in the transaction.
+		return n, rejected{fmt.Errorf("transaction failed, nothing applied: %w", errors.Join(errs...))}
 	}
 	return n, nil
 }

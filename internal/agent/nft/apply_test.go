@@ -84,8 +84,9 @@ func TestApplyMessages(t *testing.T) {
 }
 
 // TestApplyFailure: a refused transaction is reported against the
-// operation that queued the failing message, and the applier forgets
-// what it thought the kernel held, so the next Apply reads it back.
+// operation that queued the failing message, as rejected; nothing was
+// applied, so the applier still knows what the kernel holds and reads
+// nothing back: the next Apply plans against it.
 func TestApplyFailure(t *testing.T) {
 	ctx := context.Background()
 	a, tr, reads := fakeApplier(t)
@@ -98,20 +99,35 @@ func TestApplyFailure(t *testing.T) {
 		}
 		return nil
 	}
-	err := a.Apply(ctx, changed(changes[1].change))
+	next := changed(changes[1].change)
+	err := a.Apply(ctx, next)
 	if err == nil {
 		t.Fatal("no error")
 	}
-	if !errors.Is(err, syscall.EEXIST) || !strings.Contains(err.Error(), "add elements 1-1 of 1 in all-ipv4") ||
+	if !errors.Is(err, syscall.EEXIST) || !errors.Is(err, ErrRejected) || !strings.Contains(err.Error(), "add elements 1-1 of 1 in all-ipv4") ||
 		!strings.Contains(err.Error(), "nothing applied") {
-		t.Errorf("error %q does not name the operation", err)
+		t.Errorf("error %q does not name the operation, or is not ErrRejected", err)
 	}
 	tr.fail = nil
+	// The kernel holds the representative ruleset still: nothing to do.
 	if err := a.Apply(ctx, representative()); err != nil {
 		t.Fatal(err)
 	}
-	if *reads != 2 {
-		t.Errorf("%d reads, want 2: a failed Apply must make the next one read the table", *reads)
+	if len(tr.batches) != 2 {
+		t.Errorf("%d batches, want 2 (the first and the refused one)", len(tr.batches))
+	}
+	// The change, applied again, sends what the refused one sent.
+	if err := a.Apply(ctx, next); err != nil {
+		t.Fatal(err)
+	}
+	if len(tr.batches) != 3 {
+		t.Fatalf("%d batches, want 3", len(tr.batches))
+	}
+	if diff := cmp.Diff(tr.batches[1], tr.batches[2]); diff != "" {
+		t.Errorf("the change after the refusal (-refused +sent):\n%s", diff)
+	}
+	if *reads != 1 {
+		t.Errorf("%d reads, want 1: a rejected Apply changes nothing, so nothing need be read back", *reads)
 	}
 }
 

@@ -80,6 +80,9 @@ type fakeKernel struct {
 	// uses: the sets and maps each chain's rules name.
 	uses    map[string][]string
 	batches int
+	// refuse, when set, is asked about every op of a transaction; an
+	// error refuses the transaction, as the kernel does.
+	refuse func(o op, want *desired) error
 }
 
 func newFakeKernel() *fakeKernel { return &fakeKernel{st: emptyState(), uses: map[string][]string{}} }
@@ -90,7 +93,12 @@ func (k *fakeKernel) exec(_ context.Context, ops []op, want *desired) (int, erro
 	st, uses := cloneState(k.st), maps.Clone(k.uses)
 	for _, o := range ops {
 		if err := st.apply(o, want, uses); err != nil {
-			return 0, fmt.Errorf("fake kernel: %s: %w", o, err)
+			return 0, rejected{fmt.Errorf("fake kernel: %s: %w", o, err)}
+		}
+		if k.refuse != nil {
+			if err := k.refuse(o, want); err != nil {
+				return 0, rejected{fmt.Errorf("fake kernel: %s: %w", o, err)}
+			}
 		}
 	}
 	k.st, k.uses = st, uses

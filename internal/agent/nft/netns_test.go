@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"github.com/vishvananda/netns"
+
+	"github.com/gocalico/calico/internal/testenv"
 )
 
 // Privileged tests run in network namespaces of their own, named
@@ -27,12 +29,8 @@ var nsSeq atomic.Int64
 
 func requireRoot(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates network namespaces and nftables tables in them")
-	}
-	if _, err := exec.LookPath("nft"); err != nil {
-		t.Skip("needs the nft command to compare listings")
-	}
+	testenv.RequireRoot(t, "creates network namespaces and nftables tables in them")
+	testenv.RequireTools(t, "ip", "nft")
 	removeStaleNamespaces()
 }
 

@@ -241,8 +241,10 @@ func TestPrivilegedResyncRepairs(t *testing.T) {
 }
 
 // TestPrivilegedFailedApply: a batch the kernel refuses changes nothing,
-// the error names the operation, and the next Apply reads the table back
-// and succeeds.
+// the error names the operation and says it was rejected. The applier
+// trusts what it knows of the table (no read for the refusal), so it is
+// refused again until a Resync reads the table back: then the hand-made
+// set is seen and replaced, and the Apply succeeds.
 func TestPrivilegedFailedApply(t *testing.T) {
 	requireRoot(t)
 	ns := newNS(t)
@@ -263,18 +265,25 @@ func TestPrivilegedFailedApply(t *testing.T) {
 		t.Fatal("Apply succeeded over a conflicting set")
 	}
 	t.Logf("refused as expected: %v", err)
-	if !strings.Contains(err.Error(), "add set newset") || !strings.Contains(err.Error(), "nothing applied") {
+	if !strings.Contains(err.Error(), "add set newset") || !strings.Contains(err.Error(), "nothing applied") || !errors.Is(err, ErrRejected) {
 		t.Errorf("error %q does not name the operation and outcome", err)
 	}
 	if got := ns.listing(t, rs.Table); got != listing {
 		t.Errorf("a failed batch changed the table:\n%s", cmp.Diff(listing, got))
 	}
 	reads := a.Stats().Reads
+	if err := a.Apply(context.Background(), next); !errors.Is(err, ErrRejected) {
+		t.Fatalf("apply after a failure, without Resync: %v; want it rejected again", err)
+	}
+	if got := a.Stats().Reads; got != reads {
+		t.Errorf("a rejected apply read the table %d times, want 0", got-reads)
+	}
+	a.Resync()
 	if err := a.Apply(context.Background(), next); err != nil {
-		t.Fatalf("apply after a failure: %v", err)
+		t.Fatalf("apply after a Resync: %v", err)
 	}
 	if got := a.Stats().Reads; got != reads+1 {
-		t.Errorf("apply after a failure read the table %d times, want 1", got-reads)
+		t.Errorf("apply after a Resync read the table %d times, want 1", got-reads)
 	}
 	checkKernel(t, ns, a, next)
 }

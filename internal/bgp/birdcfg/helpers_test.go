@@ -13,6 +13,7 @@ import (
 	v3 "github.com/gocalico/calico/api/v3"
 	"github.com/gocalico/calico/internal/datastore/syncer"
 	"github.com/gocalico/calico/internal/resources"
+	"github.com/gocalico/calico/internal/testenv"
 )
 
 const birdPath = "/usr/sbin/bird"
@@ -91,9 +92,7 @@ func loadAffinities(t testing.TB, file string) []syncer.Update {
 
 func requireBIRD(t testing.TB) {
 	t.Helper()
-	if _, err := os.Stat(birdPath); err != nil {
-		t.Skipf("BIRD is not installed at %s (Debian package bird2): %v", birdPath, err)
-	}
+	testenv.RequireTools(t, birdPath)
 }
 
 // birdParse checks that BIRD accepts config (bird -p only parses; it needs
@@ -117,9 +116,8 @@ func birdParse(t testing.TB, config string) {
 	}
 	cmds := [][]string{{birdPath, "-p", "-c", path}}
 	if os.Geteuid() == 0 {
-		if sp, err := exec.LookPath("setpriv"); err == nil {
-			cmds = append(cmds, []string{sp, "--reuid=65534", "--regid=65534", "--clear-groups", birdPath, "-p", "-c", path})
-		}
+		testenv.RequireTools(t, "setpriv")
+		cmds = append(cmds, []string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", birdPath, "-p", "-c", path})
 	}
 	for _, c := range cmds {
 		out, err := exec.Command(c[0], c[1:]...).CombinedOutput()

@@ -4,16 +4,19 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	v3 "github.com/gocalico/calico/api/v3"
 	"github.com/gocalico/calico/internal/datastore/syncer"
+	"github.com/gocalico/calico/internal/testenv"
 )
 
 // These tests run real BIRD with rendered configs between network
@@ -52,13 +55,9 @@ func (l *lab) affine(node, cidr string) {
 
 func requireRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create network namespaces and run BIRD")
-	}
+	testenv.RequireRoot(t, "creates network namespaces and runs BIRD in them")
 	requireBIRD(t)
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs iproute2 (ip)")
-	}
+	testenv.RequireTools(t, "ip")
 }
 
 func run(t *testing.T, args ...string) string {
@@ -207,6 +206,81 @@ func containsAll(s string, subs []string) bool {
 	return true
 }
 
+// session is the name of node's BGP protocol whose neighbor is addr.
+func (l *lab) session(node, addr string) string {
+	l.t.Helper()
+	out := l.birdc(node, "show", "protocols", "all")
+	name := ""
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && line[0] != ' ' && line[0] != '\t' {
+			name = ""
+			if f[1] == "BGP" {
+				name = f[0]
+			}
+			continue
+		}
+		if f := strings.Fields(line); name != "" && len(f) == 3 && f[0] == "Neighbor" && f[1] == "address:" && f[2] == addr {
+			return name
+		}
+	}
+	l.t.Fatalf("%s: no BGP protocol with neighbor %s:\n%s", node, addr, out)
+	return ""
+}
+
+// networks lists the networks of birdc "show route" output, sorted.
+func networks(out string) []string {
+	var nets []string
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || line[0] == ' ' || line[0] == '\t' {
+			continue
+		}
+		if _, err := netip.ParsePrefix(f[0]); err == nil {
+			nets = append(nets, f[0])
+		}
+	}
+	slices.Sort(nets)
+	return nets
+}
+
+// waitExchanged is the barrier before a check that something was not
+// announced from one node to another. It waits until to's BIRD holds,
+// from its session with from, exactly the routes from's BIRD exports on
+// that session (birdc show route export: the export filter run on from's
+// table as it is now), and returns that export list. Then everything
+// from announces to to has arrived (BIRD writes a route to the kernel as
+// it takes it in), so a route missing from to's kernel was not
+// announced, and a route a wrong filter would announce is in the export
+// list and in to's table, where the caller's checks find it. The caller
+// first waits until from holds the routes the check is about.
+func (l *lab) waitExchanged(from, to string) []string {
+	l.t.Helper()
+	out, in := l.session(from, l.nodes[to].addr), l.session(to, l.nodes[from].addr)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		exported := networks(l.birdc(from, "show", "route", "export", out))
+		imported := networks(l.birdc(to, "show", "route", "protocol", in))
+		if slices.Equal(exported, imported) {
+			l.t.Logf("%s holds what %s exports to it: %v", to, from, exported)
+			return exported
+		}
+		if time.Now().After(deadline) {
+			l.t.Fatalf("%s has not received what %s exports to it after 30 s: exported %v, received %v", to, from, exported, imported)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// notExported fails the test if from's export to to holds any of nets.
+func (l *lab) notExported(from, to string, exported []string, nets ...string) {
+	l.t.Helper()
+	for _, n := range nets {
+		if slices.Contains(exported, n) {
+			l.t.Errorf("%s exports %s to %s (must not be announced): exports %v", from, n, to, exported)
+		}
+	}
+}
+
 func (l *lab) noRoute(node string, dsts ...string) {
 	l.t.Helper()
 	table := l.routes(node)
@@ -269,22 +343,30 @@ func TestPrivilegedMesh(t *testing.T) {
 		t.Errorf("node-a: kernel-learned route not shown as source inherit with Kernel.source 80:\n%s", show)
 	}
 
-	// BIRD stops: with persist, its routes stay in the kernel.
-	n := l.nodes["node-b"]
-	n.cmd.Process.Signal(os.Interrupt)
-	n.cmd.Wait()
-	time.Sleep(500 * time.Millisecond)
-	if line := routeLine(l.routes("node-b"), "10.65.1.1"); !strings.Contains(line, "proto bird") {
-		t.Errorf("node-b: route 10.65.1.1 gone after BIRD stopped (want persist); routes:\n%s", l.routes("node-b"))
+	// BIRD stops, its routes stay in the kernel: on SIGTERM (a plain
+	// shutdown) because of persist; on SIGINT (a graceful-restart
+	// shutdown, as calico-node stops it) BIRD keeps them in any case. No
+	// wait is needed: "ip
+	// netns exec" execs BIRD, so Wait returns once BIRD has exited, and
+	// BIRD removes the routes it does not keep before it exits.
+	for node, sig := range map[string]os.Signal{"node-b": syscall.SIGTERM, "node-c": os.Interrupt} {
+		n := l.nodes[node]
+		n.cmd.Process.Signal(sig)
+		n.cmd.Wait()
+		if line := routeLine(l.routes(node), "10.65.1.1"); !strings.Contains(line, "proto bird") {
+			t.Errorf("%s: route 10.65.1.1 gone after BIRD stopped on %v; routes:\n%s", node, sig, l.routes(node))
+		}
 	}
 }
 
 // TestPrivilegedNoReexport: mesh off, eBGP (a node AS each); node-a peers
 // with node-b and node-c, which do not peer with each other. node-a must
-// learn both, and pass on neither.
+// learn both, and pass on neither; its own workload route it announces
+// to both.
 func TestPrivilegedNoReexport(t *testing.T) {
 	requireRoot(t)
 	l := newLab(t, "x", labAddrs)
+	l.route("node-a", "10.65.1.1/32 dev cali0 proto 80 scope link")
 	l.route("node-b", "10.65.2.1/32 dev cali0 proto 80 scope link")
 	l.route("node-c", "10.65.3.1/32 dev cali0 proto 80 scope link")
 	res := labNodes(map[string]string{"node-a": ", asNumber: 65001", "node-b": ", asNumber: 65002", "node-c": ", asNumber: 65003"}) + labPools + `
@@ -304,7 +386,15 @@ spec:
 	l.start(res)
 	l.waitRoute("node-a", "10.65.2.1", "via 10.99.0.2", "proto bird")
 	l.waitRoute("node-a", "10.65.3.1", "via 10.99.0.3", "proto bird")
-	time.Sleep(3 * time.Second) // give a wrong re-export time to show
+	// node-a holds both: node-b and node-c now have everything node-a
+	// exports to them, which is its own route only.
+	for _, to := range []string{"node-b", "node-c"} {
+		exported := l.waitExchanged("node-a", to)
+		if !slices.Contains(exported, "10.65.1.1/32") {
+			t.Errorf("node-a does not export its workload route to %s: exports %v", to, exported)
+		}
+		l.notExported("node-a", to, exported, "10.65.2.1/32", "10.65.3.1/32")
+	}
 	l.noRoute("node-b", "10.65.3.1")
 	l.noRoute("node-c", "10.65.2.1")
 }
@@ -366,9 +456,15 @@ func TestPrivilegedAggregation(t *testing.T) {
 	l.waitRoute("node-a", "10.65.0.10", "via 10.99.0.2", "proto bird")
 	l.waitRoute("node-a", "10.65.0.64/26", "via 10.99.0.2", "proto bird")
 	l.waitRoute("node-b", "10.65.0.0/26", "via 10.99.0.1", "proto bird")
-	time.Sleep(2 * time.Second) // give a wrong announcement time to show
+	// Every route node-a and node-b announce has arrived: what is not
+	// there was not announced.
+	for _, x := range [][2]string{{"node-a", "node-c"}, {"node-b", "node-c"}, {"node-a", "node-b"}, {"node-b", "node-a"}} {
+		exported := l.waitExchanged(x[0], x[1])
+		l.notExported(x[0], x[1], exported, "10.65.0.5/32", "10.65.0.70/32", "10.66.0.0/26")
+	}
 	l.noRoute("node-c", "10.65.0.5", "10.65.0.70", "10.66.0.0/26")
 	l.noRoute("node-b", "10.65.0.5", "10.66.0.0/26")
+	l.noRoute("node-a", "10.65.0.70")
 
 	// Forwarding follows: node-a sends the borrowed address to node-b,
 	// and drops an unallocated address of its block.

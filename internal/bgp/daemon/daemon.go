@@ -119,6 +119,9 @@ type Daemon struct {
 	proc    *process
 	applied chan struct{} // closed by the first successful Apply
 	once    sync.Once
+	// waiting is closed when Run starts waiting for the first
+	// configuration: what Run did before it is done (tests wait on it).
+	waiting chan struct{}
 }
 
 // New returns a Daemon for cfg. Nothing starts until Run.
@@ -148,6 +151,7 @@ func New(cfg Config) (*Daemon, error) {
 		log:     cfg.Log,
 		conf:    filepath.Join(cfg.Dir, ConfigFile),
 		applied: make(chan struct{}),
+		waiting: make(chan struct{}),
 	}, nil
 }
 
@@ -300,6 +304,7 @@ func (r *Refused) Error() string { return r.Reason }
 // running by an earlier calico-node (its PID file names a live bird
 // using this socket) is stopped first.
 func (d *Daemon) Run(ctx context.Context) error {
+	close(d.waiting)
 	select {
 	case <-ctx.Done():
 		return nil

@@ -13,18 +13,15 @@ import (
 	"time"
 
 	"github.com/gocalico/calico/internal/bgp/birdctl"
+	"github.com/gocalico/calico/internal/testenv"
 )
 
 // lab gives the test a network namespace of its own and a "bird" that
 // runs inside it, so that nothing touches the machine's namespace.
 func lab(t *testing.T) (bin string) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: runs BIRD in a network namespace of its own")
-	}
-	if _, err := os.Stat("/usr/sbin/bird"); err != nil {
-		t.Skip("BIRD not installed (make deps)")
-	}
+	testenv.RequireRoot(t, "runs BIRD in a network namespace of its own")
+	testenv.RequireTools(t, "ip", "/usr/sbin/bird")
 	ns := fmt.Sprintf("bgpd-test-%d", os.Getpid())
 	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
 		t.Fatalf("ip netns add: %v: %s", err, out)
@@ -103,10 +100,19 @@ func TestDaemonLifecycle(t *testing.T) {
 		<-done
 	}()
 
-	// Nothing runs before the first configuration.
-	time.Sleep(100 * time.Millisecond)
+	// Nothing runs before the first configuration: once Run waits for
+	// it, no BIRD may be running or have opened its socket. (A Run that
+	// never waits fails here too.)
+	select {
+	case <-d.waiting:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run never waited for the first configuration")
+	}
 	if d.Status().Running {
 		t.Fatal("BIRD started before any configuration")
+	}
+	if _, err := os.Stat(d.Socket()); err == nil {
+		t.Fatal("BIRD's control socket exists before any configuration")
 	}
 	// A broken first configuration is refused and starts nothing.
 	if err := d.Apply(ctx, []byte("router id 10.0.0.1;\nprotocol nonsense {}\n")); !errors.Is(err, ErrRejected) {

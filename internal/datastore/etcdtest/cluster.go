@@ -13,13 +13,15 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/gocalico/calico/internal/datastore"
+	"github.com/gocalico/calico/internal/testenv"
 )
 
 // EtcdServerBin is the etcd binary of Debian's etcd-server package.
 const EtcdServerBin = "/usr/bin/etcd"
 
 // EnvRequireServer makes StartCluster fail instead of skip when
-// EtcdServerBin is missing (CI sets it to 1).
+// EtcdServerBin is missing, as testenv.EnvRequire (CALICO_REQUIRE_PRIVILEGED)
+// does for every requirement; either set to 1 is enough.
 const EnvRequireServer = "CALICO_REQUIRE_ETCD_SERVER"
 
 // Cluster is a set of etcd-server processes on 127.0.0.1, each with its
@@ -48,7 +50,7 @@ func WithTLS() Option {
 // StartCluster starts n etcd-server members and waits until they are
 // healthy. Everything is stopped and removed by t.Cleanup; when the test
 // failed, the tail of each member's log is printed first. Without
-// EtcdServerBin the test is skipped (failed when CALICO_REQUIRE_ETCD_SERVER=1).
+// EtcdServerBin the test is skipped (see RequireServer).
 func StartCluster(t testing.TB, n int, opts ...Option) *Cluster {
 	t.Helper()
 	RequireServer(t)
@@ -92,18 +94,16 @@ func StartCluster(t testing.TB, n int, opts ...Option) *Cluster {
 	return c
 }
 
-// RequireServer skips the test, or fails it when CALICO_REQUIRE_ETCD_SERVER=1,
-// if EtcdServerBin is not installed.
+// RequireServer skips the test if EtcdServerBin is not installed, or fails
+// it when CALICO_REQUIRE_ETCD_SERVER=1 or CALICO_REQUIRE_PRIVILEGED=1.
 func RequireServer(t testing.TB) {
 	t.Helper()
-	if _, err := os.Stat(EtcdServerBin); err == nil {
-		return
-	}
-	msg := fmt.Sprintf("etcd-server not installed (%s missing): run make deps", EtcdServerBin)
 	if os.Getenv(EnvRequireServer) == "1" {
-		t.Fatal(msg)
+		if _, err := os.Stat(EtcdServerBin); err != nil {
+			t.Fatalf("needs %s (Debian package etcd-server): run make deps (%s=1)", EtcdServerBin, EnvRequireServer)
+		}
 	}
-	t.Skip(msg)
+	testenv.RequireTools(t, EtcdServerBin)
 }
 
 // Endpoints returns every member's client URL, running or not.

@@ -24,24 +24,20 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/gocalico/calico/internal/testenv"
 )
 
 // Prefix starts the name of every namespace this package makes; the
 // creating process's PID follows, so stale ones can be found.
 const Prefix = "gcagt-"
 
-// RequireRoot skips the test unless it runs as root with iproute2 and
-// ping available.
+// RequireRoot skips the test (fails it with CALICO_REQUIRE_PRIVILEGED=1)
+// unless it runs as root with iproute2 and ping available.
 func RequireRoot(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("privileged test: needs root to create network namespaces (run with sudo)")
-	}
-	for _, bin := range []string{"ip", "ping"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("privileged test: %s not installed (make deps)", bin)
-		}
-	}
+	testenv.RequireRoot(t, "creates network namespaces")
+	testenv.RequireTools(t, "ip", "ping")
 	removeStale(t)
 }
 

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gocalico/calico/internal/testenv"
 )
 
 // Addresses of the two ends of a Pair's veth.
@@ -31,18 +33,13 @@ type Pair struct {
 
 var pairSeq atomic.Int32
 
-// SkipUnlessPrivileged skips t unless it runs as root with ip and bird
+// SkipUnlessPrivileged skips t (fails it with
+// CALICO_REQUIRE_PRIVILEGED=1) unless it runs as root with ip and bird
 // installed.
 func SkipUnlessPrivileged(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create network namespaces and run BIRD")
-	}
-	for _, bin := range []string{"ip", "bird"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("needs %s: %v", bin, err)
-		}
-	}
+	testenv.RequireRoot(t, "creates network namespaces and runs BIRD in them")
+	testenv.RequireTools(t, "ip", "bird")
 }
 
 // MeshConfig is a BIRD config for end i of a Pair: a device protocol and

@@ -1,0 +1,3 @@
+package brokendep
+
+func F() int { return "not an int" }

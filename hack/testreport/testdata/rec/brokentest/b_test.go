@@ -1,0 +1,5 @@
+package brokentest
+
+import "testing"
+
+func TestX(t *testing.T) { undefinedHelper(t) }

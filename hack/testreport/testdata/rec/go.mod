@@ -1,0 +1,2 @@
+module example.com/rec
+go 1.26
