@@ -300,9 +300,7 @@ func TestPrivilegedDatastoreStopStart(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.members > 0 {
-				if _, err := os.Stat(EtcdServerBin); err != nil {
-					t.Skipf("%s not installed: make deps", EtcdServerBin)
-				}
+				testenv.RequireTools(t, EtcdServerBin)
 			}
 			name := testName(t, "e")
 			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
