@@ -52,12 +52,12 @@ Nothing is changed in the machine's own network namespace.
 
 Labs are named (--name, default "lab"); two labs can run at once. Hosts are
 host1..hostN, workloads host1-w1.. (addresses 10.65.N.M and fd00:65::N:M).`,
-		Example: `  sudo calico-lab up --hosts 1 --workloads 3
-  sudo calico-lab status
-  sudo calico-lab exec host1 -- calicoctl get workloadendpoints -A
-  sudo calico-lab exec host1-w1 -- ping -c 1 10.65.1.2
-  sudo calico-lab matrix
-  sudo calico-lab down`,
+		Example: `  calico-lab up --hosts 1 --workloads 3
+  calico-lab status
+  calico-lab exec host1 -- calicoctl get workloadendpoints -A
+  calico-lab exec host1-w1 -- ping -c 1 10.65.1.2
+  calico-lab matrix
+  calico-lab down`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
@@ -65,7 +65,7 @@ host1..hostN, workloads host1-w1.. (addresses 10.65.N.M and fd00:65::N:M).`,
 				return err
 			}
 			if os.Geteuid() != 0 {
-				return fmt.Errorf("%s needs root (it creates and enters network namespaces): run it with sudo", cmd.CommandPath())
+				return fmt.Errorf("%s needs root (it creates and enters network namespaces): run it as root (sudo from an ordinary account)", cmd.CommandPath())
 			}
 			return nil
 		},

@@ -180,7 +180,7 @@ func (l *Lab) mustHost(name string) Host {
 // preflight checks what Up needs from the machine.
 func preflight(bin string) error {
 	if os.Geteuid() != 0 {
-		return errors.New("a lab needs root (it creates network namespaces and veths): run as root, e.g. with sudo")
+		return errors.New("a lab needs root (it creates network namespaces and veths): run it as root (sudo from an ordinary account)")
 	}
 	if _, err := exec.LookPath("ip"); err != nil {
 		return errors.New("the ip command (iproute2) is not installed: apt-get install iproute2 (or make deps)")
