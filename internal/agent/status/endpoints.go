@@ -75,8 +75,10 @@ type endpointSet struct {
 	// desired: etcd key -> status. nil until the agent's first full set
 	// (nothing is written or cleaned up before that).
 	desired map[string]string
-	// realized: etcd key -> status in etcd; "" for a key whose value could
-	// not be read (it is rewritten or deleted). Valid only when listed.
+	// realized: etcd key -> status in etcd; "" for a key whose value is
+	// unknown (it could not be read, or a write to it failed and may
+	// still have landed: a timeout, a lost leader): it is rewritten or
+	// deleted. Valid only when listed.
 	realized map[string]string
 	listed   bool
 	queue    []string
@@ -179,8 +181,14 @@ func (s *endpointSet) done(key, status string) {
 }
 
 // failed moves key to the back of the queue, so that one endpoint that
-// cannot be written does not hold up the others.
+// cannot be written does not hold up the others. What the key holds is
+// unknown now (a failed request may have been applied all the same), so
+// it is written or deleted whatever is wanted next, even if that is what
+// it held before.
 func (s *endpointSet) failed(key string) {
+	if s.realized != nil {
+		s.realized[key] = ""
+	}
 	if len(s.queue) > 0 && s.queue[0] == key {
 		s.queue = append(s.queue[1:], key)
 	}

@@ -138,6 +138,41 @@ func TestEndpointSetTransitions(t *testing.T) {
 		t.Errorf("writes after a failure (-want +got):\n%s", d)
 	}
 
+	// A write whose outcome is unknown (it failed, but etcd may have
+	// applied it) is followed by a delete when the endpoint goes away
+	// before the retry, and by a write of the old status when the
+	// endpoint returns to it.
+	s.setDesired(map[string]string{"a": StatusDown, "b": StatusDown, "f": StatusUp})
+	for {
+		k, st, ok := s.next()
+		if !ok {
+			t.Fatal("the write of f was never offered")
+		}
+		if k == "f" {
+			store[k] = st // landed, though the request failed
+			s.failed(k)
+			break
+		}
+		store[k] = st
+		s.done(k, st)
+	}
+	s.setDesired(map[string]string{"a": StatusDown, "b": StatusDown})
+	got = drain(&s, store)
+	if d := cmp.Diff([]write{{"f", ""}}, got); d != "" {
+		t.Errorf("writes after an unknown outcome and the endpoint's removal (-want +got):\n%s", d)
+	}
+	if _, ok := store["f"]; ok {
+		t.Error("f's status key is left behind")
+	}
+	s.setDesired(map[string]string{"a": StatusError, "b": StatusDown})
+	k, _, _ = s.next()
+	s.failed(k) // a: unknown now
+	s.setDesired(map[string]string{"a": StatusDown, "b": StatusDown})
+	got = drain(&s, store)
+	if d := cmp.Diff([]write{{"a", StatusDown}}, got); d != "" {
+		t.Errorf("writes after an unknown outcome and a return to the old status (-want +got):\n%s", d)
+	}
+
 	// forget: everything must be listed again before any write.
 	s.forget()
 	s.setDesired(map[string]string{"z": StatusUp})
