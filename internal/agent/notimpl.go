@@ -17,6 +17,13 @@ var notImplementedKinds = []string{
 // reportNotImplemented wraps the agent's syncer callbacks so that every
 // listed field (internal/notimpl) set in what the agent follows is
 // logged at Warn, once per object and field, before the agent sees it.
+// Endpoints are reported by their own node's agent only: the others'
+// agents would repeat it on every host.
 func reportNotImplemented(a *agent) syncer.Callbacks {
-	return notimpl.NewReporter(a.log.With("component", "agent"), notImplementedKinds...).Wrap(a)
+	node := a.cfg.NodeName
+	local := func(r v3.Resource) bool {
+		w, ok := r.(*v3.WorkloadEndpoint)
+		return !ok || w.Spec.Node == node
+	}
+	return notimpl.NewReporter(a.log.With("component", "agent"), notImplementedKinds...).Only(local).Wrap(a)
 }

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	v3 "github.com/gocalico/calico/api/v3"
@@ -69,9 +70,9 @@ func Find(r v3.Resource) []Finding {
 	kind := r.GetTypeMeta().Kind
 	meta := r.GetObjectMeta()
 	var out []Finding
-	for i := range fields {
-		f := &fields[i]
-		if f.Kind != kind || f.skip != nil && f.skip(r) {
+	for _, c := range compiledFor(kind) {
+		f := c.f
+		if f.skip != nil && f.skip(r) {
 			continue
 		}
 		base := Finding{Kind: kind, Namespace: meta.Namespace, Name: meta.Name, What: f.What, Why: f.Why}
@@ -79,21 +80,41 @@ func Find(r v3.Resource) []Finding {
 			out = append(out, base)
 			continue
 		}
-		for _, leaf := range resolve(reflect.ValueOf(r).Elem(), splitPath(f.Path), "") {
-			if isUnset(leaf.v) {
-				continue
+		walk(reflect.ValueOf(r).Elem(), c.segs, nil, func(v reflect.Value, idx []int) {
+			if isUnset(v) {
+				return
 			}
-			b, err := json.Marshal(leaf.v.Interface())
+			b, err := json.Marshal(v.Interface())
 			if err != nil || slices.Contains(f.Quiet, string(b)) {
-				continue
+				return
 			}
 			fd := base
-			fd.Path, fd.Value = leaf.path, shorten(string(b))
+			fd.Path, fd.Value = pathOf(c.segs, idx), shorten(string(b))
 			out = append(out, fd)
-		}
+		})
 	}
 	return out
 }
+
+// compiled is an entry of the list with its path split once: Find runs
+// on every update calico-node's agent and BGP side receive (10k remote
+// endpoints and 1k policies at a cold start).
+type compiled struct {
+	f    *Field
+	segs []string
+}
+
+// byKind holds the compiled entries of each kind, in list order.
+var byKind = sync.OnceValue(func() map[string][]compiled {
+	m := map[string][]compiled{}
+	for i := range fields {
+		f := &fields[i]
+		m[f.Kind] = append(m[f.Kind], compiled{f: f, segs: splitPath(f.Path)})
+	}
+	return m
+})
+
+func compiledFor(kind string) []compiled { return byKind()[kind] }
 
 // splitPath splits "spec.ingress[].http" into "spec", "ingress", "[]",
 // "http".
@@ -109,53 +130,85 @@ func splitPath(p string) []string {
 	return out
 }
 
-type leaf struct {
-	path string
-	v    reflect.Value
-}
-
-// resolve walks v along segs (JSON field names; "[]" for every list
-// item) and returns the values found, with their paths. Nil pointers and
-// missing items end a branch.
-func resolve(v reflect.Value, segs []string, at string) []leaf {
+// walk follows v along segs (JSON field names; "[]" for every list
+// item) and calls visit with each value found and the list indexes on
+// its way. Nil pointers and missing items end a branch.
+func walk(v reflect.Value, segs []string, idx []int, visit func(reflect.Value, []int)) {
 	if len(segs) == 0 {
-		return []leaf{{at, v}}
+		visit(v, idx)
+		return
 	}
 	for v.Kind() == reflect.Pointer {
 		if v.IsNil() {
-			return nil
+			return
 		}
 		v = v.Elem()
 	}
 	seg, rest := segs[0], segs[1:]
 	if seg == "[]" {
 		if v.Kind() != reflect.Slice {
-			return nil
+			return
 		}
-		var out []leaf
 		for i := range v.Len() {
-			out = append(out, resolve(v.Index(i), rest, at+"["+strconv.Itoa(i)+"]")...)
+			walk(v.Index(i), rest, append(idx, i), visit)
 		}
-		return out
+		return
 	}
 	if v.Kind() != reflect.Struct {
-		return nil
+		return
 	}
-	fv, ok := fieldByJSONName(v, seg)
-	if !ok {
-		return nil
+	if fv, ok := fieldByJSONName(v, seg); ok {
+		walk(fv, rest, idx, visit)
 	}
-	next := seg
-	if at != "" {
-		next = at + "." + seg
+}
+
+// pathOf writes segs with the list indexes idx: "spec.ingress[3].http".
+func pathOf(segs []string, idx []int) string {
+	var b strings.Builder
+	for _, s := range segs {
+		if s == "[]" {
+			b.WriteString("[" + strconv.Itoa(idx[0]) + "]")
+			idx = idx[1:]
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(s)
 	}
-	return resolve(fv, rest, next)
+	return b.String()
 }
 
 // fieldByJSONName returns the field of struct v whose JSON name is name,
 // looking into inlined (anonymous) structs.
 func fieldByJSONName(v reflect.Value, name string) (reflect.Value, bool) {
-	t := v.Type()
+	k := fieldKey{v.Type(), name}
+	idx, ok := fieldIndexes.Load(k)
+	if !ok {
+		idx, _ = fieldIndexes.LoadOrStore(k, jsonFieldIndex(k.t, name))
+	}
+	path := idx.([]int)
+	if path == nil {
+		return reflect.Value{}, false
+	}
+	// The path runs through inlined structs only (values, not pointers),
+	// so FieldByIndex cannot meet a nil pointer.
+	return v.FieldByIndex(path), true
+}
+
+// fieldIndexes caches jsonFieldIndex by type and name ([]int; nil for
+// no such field): the types are few and fixed.
+var fieldIndexes sync.Map
+
+type fieldKey struct {
+	t    reflect.Type
+	name string
+}
+
+// jsonFieldIndex is the index path of the field of struct type t whose
+// JSON name is name, looking into inlined (anonymous) structs; nil when
+// there is none.
+func jsonFieldIndex(t reflect.Type, name string) []int {
 	for i := range t.NumField() {
 		sf := t.Field(i)
 		tag, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
@@ -163,8 +216,11 @@ func fieldByJSONName(v reflect.Value, name string) (reflect.Value, bool) {
 			continue
 		}
 		if tag == "" && sf.Anonymous {
-			if fv, ok := fieldByJSONName(v.Field(i), name); ok {
-				return fv, true
+			if sf.Type.Kind() != reflect.Struct {
+				continue
+			}
+			if sub := jsonFieldIndex(sf.Type, name); sub != nil {
+				return append([]int{i}, sub...)
 			}
 			continue
 		}
@@ -172,10 +228,10 @@ func fieldByJSONName(v reflect.Value, name string) (reflect.Value, bool) {
 			tag = sf.Name
 		}
 		if tag == name {
-			return v.Field(i), true
+			return []int{i}
 		}
 	}
-	return reflect.Value{}, false
+	return nil
 }
 
 // isUnset: a nil pointer (a pointer to a zero value is set: false for a

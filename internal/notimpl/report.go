@@ -17,6 +17,8 @@ import (
 type Reporter struct {
 	log   *slog.Logger
 	kinds []string
+	// keep, when set, says which objects of those kinds to report.
+	keep func(v3.Resource) bool
 
 	mu sync.Mutex
 	// seen holds, per object key, the value last logged per finding
@@ -35,10 +37,18 @@ func NewReporter(log *slog.Logger, kinds ...string) *Reporter {
 	return &Reporter{log: log, kinds: kinds, seen: map[string]map[string]string{}}
 }
 
+// Only limits the reporter to the objects keep accepts (the agent reports
+// its own node's endpoints, not every node's), and returns it.
+func (p *Reporter) Only(keep func(v3.Resource) bool) *Reporter {
+	p.keep = keep
+	return p
+}
+
 // Observe reports what r, stored at key, sets that is not implemented
 // and was not reported yet with that value. A nil r forgets key.
 func (p *Reporter) Observe(key string, r v3.Resource) {
-	if r == nil || reflect.ValueOf(r).IsNil() || !slices.Contains(p.kinds, r.GetTypeMeta().Kind) {
+	if r == nil || reflect.ValueOf(r).IsNil() || !slices.Contains(p.kinds, r.GetTypeMeta().Kind) ||
+		p.keep != nil && !p.keep(r) {
 		p.Forget(key)
 		return
 	}

@@ -107,6 +107,30 @@ func TestReporterOncePerObjectAndValue(t *testing.T) {
 	}
 }
 
+// TestReporterOnly: a reporter limited by Only reports the objects it
+// keeps and forgets the ones it no longer keeps.
+func TestReporterOnly(t *testing.T) {
+	c := &capture{}
+	p := NewReporter(slog.New(c), v3.KindIPPool).Only(func(r v3.Resource) bool {
+		return r.GetObjectMeta().Name != "theirs"
+	})
+	p.Observe("/k/theirs", pool("theirs", v3.EncapAlways, false))
+	if got := c.take(); len(got) > 0 {
+		t.Errorf("an object Only refuses was logged: %v", got)
+	}
+	p.Observe("/k/mine", pool("mine", v3.EncapAlways, false))
+	if got := c.take(); len(got) != 1 {
+		t.Errorf("an object Only keeps: logged %v, want one line", got)
+	}
+	// The same key now holds an object Only refuses: forgotten, so it
+	// is logged again when it is kept again.
+	p.Observe("/k/mine", pool("theirs", v3.EncapAlways, false))
+	p.Observe("/k/mine", pool("mine", v3.EncapAlways, false))
+	if got := c.take(); len(got) != 1 {
+		t.Errorf("kept again after being refused: logged %v, want one line", got)
+	}
+}
+
 // recorder is syncer callbacks that keep what they were given.
 type recorder struct {
 	updates  []syncer.Update
