@@ -78,6 +78,7 @@ func (j job) describe() string {
 
 // event is one line of test2json output.
 type event struct {
+	Time    time.Time
 	Action  string
 	Test    string
 	Output  string
@@ -94,12 +95,13 @@ type tally struct {
 // collector turns one binary's events into a tally per top-level test.
 type collector struct {
 	tallies map[string]*tally
-	output  map[string][]string // per running top-level test
-	tail    []string            // package-level output, last lines
+	output  map[string][]string  // per running top-level test
+	started map[string]time.Time // per running top-level test
+	tail    []string             // package-level output, last lines
 }
 
 func newCollector() *collector {
-	return &collector{tallies: make(map[string]*tally), output: make(map[string][]string)}
+	return &collector{tallies: make(map[string]*tally), output: make(map[string][]string), started: make(map[string]time.Time)}
 }
 
 const (
@@ -130,6 +132,7 @@ func (c *collector) add(ev event) {
 	switch {
 	case ev.Action == "run" && !sub:
 		c.output[top] = c.output[top][:0]
+		c.started[top] = ev.Time
 	case ev.Action == "output":
 		lines := append(c.output[top], ev.Output)
 		if len(lines) > maxTestLines {
@@ -139,7 +142,12 @@ func (c *collector) add(ev event) {
 	case sub:
 	case ev.Action == "pass" || ev.Action == "fail" || ev.Action == "skip":
 		t := c.tally(top)
-		t.elapsed = time.Duration(ev.Elapsed * float64(time.Second))
+		// A test's own elapsed time leaves out its parallel subtests;
+		// the time from its start to its end does not.
+		t.elapsed = max(seconds(ev.Elapsed), ev.Time.Sub(c.started[top]).Round(10*time.Millisecond))
+		if c.started[top].IsZero() {
+			t.elapsed = seconds(ev.Elapsed)
+		}
 		switch ev.Action {
 		case "skip":
 			t.skips++
@@ -153,6 +161,7 @@ func (c *collector) add(ev event) {
 			t.runs++
 		}
 		delete(c.output, top)
+		delete(c.started, top)
 	}
 }
 

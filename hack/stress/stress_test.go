@@ -16,13 +16,13 @@ func TestCollector(t *testing.T) {
 {"Action":"run","Test":"TestA"}
 {"Action":"output","Test":"TestA","Output":"=== RUN   TestA\n"}
 {"Action":"pass","Test":"TestA","Elapsed":0.5}
-{"Action":"run","Test":"TestA"}
+{"Time":"2026-01-02T10:00:00Z","Action":"run","Test":"TestA"}
 {"Action":"output","Test":"TestA","Output":"=== RUN   TestA\n"}
 {"Action":"run","Test":"TestA/sub"}
 {"Action":"output","Test":"TestA/sub","Output":"    a_test.go:9: got 2, want 1\n"}
 {"Action":"fail","Test":"TestA/sub","Elapsed":0.1}
 {"Action":"output","Test":"TestA","Output":"--- FAIL: TestA (0.20s)\n"}
-{"Action":"fail","Test":"TestA","Elapsed":0.2}
+{"Time":"2026-01-02T10:00:03Z","Action":"fail","Test":"TestA","Elapsed":0.2}
 {"Action":"run","Test":"TestB"}
 {"Action":"skip","Test":"TestB"}
 {"Action":"run","Test":"TestC"}
@@ -35,7 +35,7 @@ func TestCollector(t *testing.T) {
 	}
 	c.finish(errors.New("exit status 2"))
 	want := map[string]tally{
-		"TestA": {runs: 2, fails: 1, elapsed: 200 * time.Millisecond,
+		"TestA": {runs: 2, fails: 1, elapsed: 3 * time.Second, // parallel subtests: more than its own 0.2s
 			first: "=== RUN   TestA\n    a_test.go:9: got 2, want 1\n--- FAIL: TestA (0.20s)\n"},
 		"TestB": {skips: 1},
 		"TestC": {runs: 1, fails: 1,
