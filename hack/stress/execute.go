@@ -17,13 +17,18 @@ import (
 // key names one test in one pass.
 type key struct{ pass, pkg, test string }
 
-// results gathers the tallies of every job.
+// results gathers the tallies of every job. A test's first failure is
+// written to the failures directory at once, to be read while the hunt
+// goes on.
 type results struct {
-	mu sync.Mutex
-	m  map[key]*tally
+	mu       sync.Mutex
+	m        map[key]*tally
+	failures string // directory
 }
 
-func newResults() *results { return &results{m: make(map[key]*tally)} }
+func newResults(failures string) *results {
+	return &results{m: make(map[key]*tally), failures: failures}
+}
 
 func (r *results) merge(pass, pkg string, c *collector) {
 	r.mu.Lock()
@@ -39,10 +44,22 @@ func (r *results) merge(pass, pkg string, c *collector) {
 		acc.fails += t.fails
 		acc.skips += t.skips
 		acc.elapsed = t.elapsed
-		if acc.first == "" {
+		if acc.first == "" && t.first != "" {
 			acc.first = t.first
+			path := r.failureFile(k)
+			if err := os.WriteFile(path, []byte(t.first), 0o644); err != nil {
+				fmt.Fprintf(os.Stderr, "stress: %v\n", err)
+			} else {
+				fmt.Printf("stress: %s %s failed: %s\n", pkg, test, path)
+			}
 		}
 	}
+}
+
+// failureFile is where the first failure of k's test is written.
+func (r *results) failureFile(k key) string {
+	name := strings.NewReplacer("/", "_", " ", "_", "(", "", ")", "").Replace(k.pass + "-" + k.pkg + "-" + k.test + ".txt")
+	return filepath.Join(r.failures, name)
 }
 
 // measure runs each package's tests once to learn their durations, or

@@ -98,8 +98,10 @@ func run(ctx context.Context, cfg config) (bool, error) {
 		}
 		cfg.out = dir
 	}
-	if err := os.MkdirAll(filepath.Join(cfg.out, "bin"), 0o755); err != nil {
-		return false, err
+	for _, dir := range []string{"bin", "failures"} {
+		if err := os.MkdirAll(filepath.Join(cfg.out, dir), 0o755); err != nil {
+			return false, err
+		}
 	}
 	jl, err := newJobLog(filepath.Join(cfg.out, "jobs.log"))
 	if err != nil {
@@ -117,7 +119,7 @@ func run(ctx context.Context, cfg config) (bool, error) {
 		return false, err
 	}
 
-	res := newResults()
+	res := newResults(filepath.Join(cfg.out, "failures"))
 	durs, err := measure(ctx, cfg, pkgs, res, jl)
 	if err != nil {
 		return false, err
@@ -136,5 +138,5 @@ func run(ctx context.Context, cfg config) (bool, error) {
 			return false, err
 		}
 	}
-	return report(os.Stdout, cfg.out, res)
+	return report(os.Stdout, res)
 }

@@ -17,7 +17,8 @@ const maxShownLines = 80
 // report prints, and writes to report.txt, the runs of each pass, the
 // tests that failed (how often, with their first failure's output) and
 // the tests that skipped. It reports whether any test failed.
-func report(stdout io.Writer, out string, res *results) (bool, error) {
+func report(stdout io.Writer, res *results) (bool, error) {
+	out := filepath.Dir(res.failures)
 	f, err := os.Create(filepath.Join(out, "report.txt"))
 	if err != nil {
 		return false, err
@@ -75,17 +76,9 @@ func report(stdout io.Writer, out string, res *results) (bool, error) {
 		t := res.m[k]
 		fmt.Fprintf(w, "  %-7s %s %s: %d of %d runs failed\n", k.pass, k.pkg, k.test, t.fails, t.runs)
 	}
-	dir := filepath.Join(out, "failures")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return true, err
-	}
 	for _, k := range failed {
 		t := res.m[k]
-		name := strings.NewReplacer("/", "_", " ", "_", "(", "", ")", "").Replace(k.pass + "-" + k.pkg + "-" + k.test + ".txt")
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, []byte(t.first), 0o644); err != nil {
-			return true, err
-		}
+		path := res.failureFile(k)
 		fmt.Fprintf(w, "\n--- %s %s %s: first failure (%d of %d runs failed; whole output in %s)\n",
 			k.pass, k.pkg, k.test, t.fails, t.runs, path)
 		lines := strings.SplitAfter(t.first, "\n")
