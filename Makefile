@@ -24,7 +24,7 @@ export CALICO_REFUSE_INIT_NETNS ?= 1
 # The stages of `make test`, in order.
 STAGES := deps build lint test-unit test-upstream test-e2e
 
-.PHONY: all build deps test test-unit test-upstream test-e2e testreport lint fmt vet demo bench fuzz clean
+.PHONY: all build deps test test-unit test-upstream test-e2e testreport lint fmt vet demo bench fuzz stress clean
 
 all: build
 
@@ -101,6 +101,15 @@ bench: build
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeStrict -fuzztime 30s ./api/v3/
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./internal/selector/
+
+# Hunts flaky tests (docs/stress.md): each unit test many times under
+# -race, then under CPU contention (-cpu 1,2, busy loops beside), counts
+# scaled to a time budget per test. COUNT (most runs per test, 200), PKGS,
+# RUN (test regexp), BUDGET (per test and pass, 10s), JOBS (2), UPSTREAM=1
+# (also test/upstream), OUT (results directory).
+stress:
+	$(GO) run ./hack/stress -count $(or $(COUNT),200) -pkgs '$(PKGS)' $(if $(RUN),-run '$(RUN)') \
+		$(if $(BUDGET),-budget $(BUDGET)) $(if $(JOBS),-jobs $(JOBS)) $(if $(UPSTREAM),-upstream) $(if $(OUT),-out $(OUT))
 
 clean:
 	rm -rf $(BIN) $(RESULTS)

@@ -84,9 +84,11 @@ func (w *hostAddrWatcher) list() (map[string][]netip.Addr, error) {
 	return out, nil
 }
 
-// run reports the addresses to set after every burst of address
-// events until ctx ends, and every interval whatever happens (an
-// interface renamed keeps its addresses without an event).
+// run reports the addresses to set once it follows address events (so a
+// change between the caller's list and the subscription is not missed),
+// then after every burst of events until ctx ends, and every interval
+// whatever happens (an interface renamed keeps its addresses without an
+// event).
 func (w *hostAddrWatcher) run(ctx context.Context, set func(map[string][]netip.Addr)) {
 	const (
 		settle   = 50 * time.Millisecond // a burst of events, one list
@@ -107,6 +109,7 @@ func (w *hostAddrWatcher) run(ctx context.Context, set func(map[string][]netip.A
 	if err := netlink.AddrSubscribeWithOptions(addrs, done, netlink.AddrSubscribeOptions{Namespace: &ns, ErrorCallback: errCB}); err != nil {
 		w.log.Warn("cannot follow address events; listing them periodically", "error", err)
 	}
+	kick()
 	go func() {
 		for {
 			select {

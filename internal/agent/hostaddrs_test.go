@@ -40,9 +40,19 @@ func TestPrivilegedHostAddrs(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); w.run(ctx, func(m map[string][]netip.Addr) { got <- m }) }()
 	defer func() { cancel(); <-done }()
-	time.Sleep(100 * time.Millisecond) // subscribed
+	// The first report is the list run makes once it follows events.
+	deadline := time.After(30 * time.Second)
+	select {
+	case m := <-got:
+		if len(m) != 1 || len(m["eth0"]) != 1 {
+			t.Fatalf("first report %v, want eth0's 10.99.0.1 only", m)
+		}
+	case <-deadline:
+		t.Fatal("no first report within 30s")
+	}
 	ns.AddAddr(t, "eth0", "fd00:99::1/64")
-	deadline := time.After(5 * time.Second)
+	// Well within run's 30s periodic list: the event must bring it.
+	deadline = time.After(10 * time.Second)
 	for {
 		select {
 		case m := <-got:
@@ -50,7 +60,7 @@ func TestPrivilegedHostAddrs(t *testing.T) {
 				return
 			}
 		case <-deadline:
-			t.Fatal("no report of the new address within 5s")
+			t.Fatal("no report of the new address within 10s")
 		}
 	}
 }

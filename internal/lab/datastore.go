@@ -123,25 +123,20 @@ func (l *Lab) datastoreReady(ctx context.Context) (bool, error) {
 	return err == nil, err
 }
 
-// nodeRegistered reports whether calico-node of host has written to the
-// datastore at start: its Node resource, or its per-node
-// FelixConfiguration.
+// nodeRegistered reports whether calico-node of host has registered its
+// Node resource, the last of what it writes at start (after the defaults
+// and its per-node FelixConfiguration).
 func (l *Lab) nodeRegistered(host string) func(context.Context) (bool, error) {
 	return func(ctx context.Context) (bool, error) {
 		c, err := l.Client(ctx)
 		if err != nil {
 			return false, err
 		}
-		for _, q := range [][2]string{{"Node", host}, {"FelixConfiguration", "node." + host}} {
-			_, err := c.Get(ctx, q[0], "", q[1])
-			if err == nil {
-				return true, nil
-			}
-			if !errors.Is(err, datastore.ErrNotFound) {
-				return false, err
-			}
+		_, err = c.Get(ctx, "Node", "", host)
+		if errors.Is(err, datastore.ErrNotFound) {
+			return false, nil
 		}
-		return false, nil
+		return err == nil, err
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netns"
 
@@ -93,6 +94,25 @@ func (n *testNS) run(t testing.TB, args ...string) string {
 func (n *testNS) try(args ...string) (string, error) {
 	out, err := exec.Command("ip", append([]string{"netns", "exec", n.name}, args...)...).CombinedOutput()
 	return string(out), err
+}
+
+// waitLinkReady waits until the kernel has activated dev: operationally up
+// with its real queueing discipline attached. A veth pair set up is not
+// ready at once: the kernel's link watcher attaches the qdisc later (it may
+// wait up to a second), and until then every packet sent is dropped.
+func (n *testNS) waitLinkReady(t testing.TB, dev string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out := n.run(t, "ip", "-o", "link", "show", "dev", dev)
+		if strings.Contains(out, "state UP") && !strings.Contains(out, "qdisc noop") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s in %s not ready after 10s: %s", dev, n.name, out)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // listing is nft's own view of the table, normalised.

@@ -299,6 +299,8 @@ func TestPrivilegedPackets(t *testing.T) {
 	peer.run(t, "ip", "addr", "add", "10.99.0.2/24", "dev", "veth-p")
 	peer.run(t, "ip", "addr", "add", "10.99.0.3/24", "dev", "veth-p")
 	peer.run(t, "ip", "link", "set", "veth-p", "up")
+	host.waitLinkReady(t, "veth-h")
+	peer.waitLinkReady(t, "veth-p")
 
 	ruleset := func(blocked ...string) *Ruleset {
 		return &Ruleset{

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/gocalico/calico/internal/datastore"
@@ -103,10 +104,47 @@ func (f *fakeBackend) release(prefix string) {
 	f.notifyLocked()
 }
 
-// breakWatches ends every active watch with err.
-func (f *fakeBackend) breakWatches(err error) {
+// waitWatching blocks until a watch of prefix is open. The syncer reports
+// in-sync once a list is delivered, before it opens the watch that
+// follows: a test that acts on that watch (breaks it, asks it for
+// progress) must wait for it first.
+func (f *fakeBackend) waitWatching(t *testing.T, prefix string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	for {
+		f.mu.Lock()
+		open, changed := f.watchingLocked(prefix), f.changed
+		f.mu.Unlock()
+		if open {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("waiting for a watch of %s: %v", prefix, ctx.Err())
+		case <-changed:
+		}
+	}
+}
+
+func (f *fakeBackend) watchingLocked(prefix string) bool {
+	for w := range f.watches {
+		if w.prefix == prefix {
+			return true
+		}
+	}
+	return false
+}
+
+// breakWatches ends every active watch with err. It fails the test if
+// there is none: breaking nothing would test nothing.
+func (f *fakeBackend) breakWatches(t *testing.T, err error) {
+	t.Helper()
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if len(f.watches) == 0 {
+		t.Fatal("fake backend: no open watch to break (waitWatching first)")
+	}
 	for w := range f.watches {
 		w.broken <- err
 		delete(f.watches, w)
@@ -116,9 +154,14 @@ func (f *fakeBackend) breakWatches(err error) {
 // progressNotify makes every watch send a progress notification (a
 // response without events at the current revision) once it has delivered
 // all events, as etcd does with WithProgressNotify, and waits until the
-// watchers have received them.
-func (f *fakeBackend) progressNotify() {
+// watchers have received them. It fails the test if no watch is open.
+func (f *fakeBackend) progressNotify(t *testing.T) {
+	t.Helper()
 	f.mu.Lock()
+	if len(f.watches) == 0 {
+		f.mu.Unlock()
+		t.Fatal("fake backend: no open watch to notify (waitWatching first)")
+	}
 	var sent []chan struct{}
 	for w := range f.watches {
 		c := make(chan struct{})
@@ -180,6 +223,7 @@ func (f *fakeBackend) Watch(ctx context.Context, prefix string, fromRev int64) <
 	f.mu.Lock()
 	f.watchFrom = append(f.watchFrom, fromRev)
 	f.watches[w] = struct{}{}
+	f.notifyLocked() // for waitWatching
 	f.mu.Unlock()
 	f.wg.Go(func() {
 		defer close(ch)

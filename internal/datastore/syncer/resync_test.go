@@ -18,6 +18,7 @@ func TestCompactionResync(t *testing.T) {
 	var decodes atomic.Int64
 	r, m := startSyncer(t, f, Config{Prefixes: []string{"/a/", "/b/"}, Decode: countingDecode(&decodes)})
 	start := len(r.waitInSync(t, 1))
+	f.waitWatching(t, "/a/")
 
 	f.hold("/a/")
 	r1 := f.txn(put("/a/1", "v1'"))
@@ -99,7 +100,7 @@ func TestWatchErrorResumes(t *testing.T) {
 	ra := f.txn(put("/a/4", "v4"))
 	rb := f.txn(put("/a/1", "v1'"))
 	rc := f.txn(del("/a/2"))
-	f.breakWatches(errors.New("rpc error: connection reset"))
+	f.breakWatches(t, errors.New("rpc error: connection reset"))
 	f.release("/a/")
 
 	got := r.settle(t, f, "/a/", start)
@@ -131,6 +132,7 @@ func TestWatchErrorThenCompacted(t *testing.T) {
 	f.txn(put("/a/1", "v1"), put("/a/2", "v2"))
 	r, m := startSyncer(t, f, Config{Prefixes: []string{"/a/"}})
 	start := len(r.waitInSync(t, 1))
+	f.waitWatching(t, "/a/")
 
 	f.hold("/a/")
 	r1 := f.txn(put("/a/1", "v1'"))
@@ -138,7 +140,7 @@ func TestWatchErrorThenCompacted(t *testing.T) {
 	r3 := f.txn(put("/a/3", "v3"))
 	listRev := f.revision()
 	f.failLists(errors.New("etcdserver: leader changed"))
-	f.breakWatches(errors.New("rpc error: member removed"))
+	f.breakWatches(t, errors.New("rpc error: member removed"))
 	if err := f.Compact(t.Context(), listRev); err != nil {
 		t.Fatal(err)
 	}
@@ -172,15 +174,18 @@ func TestProgressNotifyAdvancesRevision(t *testing.T) {
 	listRev := f.txn(put("/a/1", "v1"))
 	r, m := startSyncer(t, f, Config{Prefixes: []string{"/a/"}})
 	start := len(r.waitInSync(t, 1))
+	// In-sync comes once the list is delivered, before the watch that
+	// follows it is open: the notification below is for that watch.
+	f.waitWatching(t, "/a/")
 	f.txn(put("/b/1", "other"))
 	progressRev := f.txn(put("/b/2", "other"))
 	// The syncer receives the notification before the break below, on
 	// the same watch channel.
-	f.progressNotify()
+	f.progressNotify(t)
 	if err := f.Compact(t.Context(), progressRev); err != nil {
 		t.Fatal(err)
 	}
-	f.breakWatches(errors.New("rpc error: connection reset"))
+	f.breakWatches(t, errors.New("rpc error: connection reset"))
 	if got := r.settle(t, f, "/a/", start); len(got) > 0 {
 		t.Errorf("records after the broken watch:\n%s", dump(got))
 	}
