@@ -18,7 +18,12 @@ import (
 // Client keepalive: ping an idle connection every keepAliveTime and drop
 // it when no answer comes within keepAliveTimeout, so a member that died
 // without closing its sockets (host crash, partition) is noticed and the
-// balancer moves requests and watches to the other endpoints.
+// balancer moves requests and watches to the other endpoints. Pings go
+// only while a stream (a watch) is open: etcd's server refuses pings on a
+// connection with no stream (its enforcement policy does not permit them)
+// and after two it closes the connection with GOAWAY "too_many_pings",
+// which gRPC logs as an error. A connection with no stream needs no ping:
+// its next request is bounded by the request timeout.
 const (
 	keepAliveTime    = 10 * time.Second
 	keepAliveTimeout = 5 * time.Second
@@ -76,7 +81,7 @@ func NewEtcd(ctx context.Context, cfg Config, log *slog.Logger) (Backend, error)
 		DialTimeout:          dialTimeout,
 		DialKeepAliveTime:    keepAliveTime,
 		DialKeepAliveTimeout: keepAliveTimeout,
-		PermitWithoutStream:  true,
+		PermitWithoutStream:  false,
 		TLS:                  tlsCfg,
 		DialOptions:          reconnectDialOptions(),
 		Context:              context.WithoutCancel(ctx),
