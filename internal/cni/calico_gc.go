@@ -74,7 +74,7 @@ func (p *Plugin) CalicoStatus(args *skel.CmdArgs) error {
 		return err
 	}
 	defer done()
-	if err := ping(r.ctx, r.be); err != nil {
+	if err := p.ping(r); err != nil {
 		return types.NewError(ErrPluginNotAvailable, "calico: datastore unreachable: "+err.Error(), "")
 	}
 	if r.cfg.IPAM.Type != "" {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,6 +53,10 @@ func TestDatastoreUnavailable(t *testing.T) {
 		var te *types.Error
 		if !errors.As(err, &te) || te.Code != tc.code {
 			t.Errorf("%s: got %v, want code %d", tc.name, err, tc.code)
+		}
+		// STATUS says why the datastore does not answer.
+		if strings.Contains(tc.name, "STATUS") && te != nil && !strings.Contains(te.Msg, "no-etcd.sock: no such socket") {
+			t.Errorf("%s: %q does not say the socket is missing", tc.name, te.Msg)
 		}
 	}
 }

@@ -290,7 +290,7 @@ func (p *Plugin) IPAMStatus(args *skel.CmdArgs) error {
 		return err
 	}
 	defer done()
-	if err := ping(r.ctx, r.be); err != nil {
+	if err := p.ping(r); err != nil {
 		return types.NewError(ErrPluginNotAvailable, "calico-ipam: datastore unreachable: "+err.Error(), "")
 	}
 	return nil

@@ -2,7 +2,6 @@ package cni
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -94,14 +93,19 @@ func (p *Plugin) connect(ctx context.Context, cfg *Config, log *slog.Logger) (da
 	return be, nil
 }
 
-// ping checks the datastore answers.
-func ping(ctx context.Context, be datastore.Backend) error {
-	_, err := be.Get(ctx, "/calico/resources/v3/projectcalico.org/clusterinformations/default")
-	if errors.Is(err, datastore.ErrNotFound) {
-		return nil
+// ping checks that the datastore answers, and when it does not, says why
+// for each endpoint (connection refused, no such socket, TLS failure, no
+// answer in time); a refusal is told at once, not after the timeout.
+func (p *Plugin) ping(r *run) error {
+	timeout := r.cfg.Datastore.RequestTimeout
+	if p.RequestTimeout > 0 {
+		timeout = p.RequestTimeout
 	}
-	return err
+	return datastore.Reach(r.ctx, r.be, r.cfg.Datastore, clusterInfoKey, timeout)
 }
+
+// clusterInfoKey is read to check that the datastore answers.
+const clusterInfoKey = "/calico/resources/v3/projectcalico.org/clusterinformations/default"
 
 // printResult writes r as the config's CNI version.
 func (p *Plugin) printResult(r types.Result, cniVersion string) error {
