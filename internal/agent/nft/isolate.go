@@ -295,6 +295,8 @@ func Mix(have, want *Ruleset, hold map[ObjectID]bool) (*Ruleset, map[ObjectID]bo
 		}
 	}
 
+	holdNewElementsReachingHeld(have, want, held, version)
+
 	out := &Ruleset{Table: want.Table, Chains: maps.Clone(want.Chains), Sets: maps.Clone(want.Sets), Maps: maps.Clone(want.Maps)}
 	if out.Chains == nil {
 		out.Chains = map[string]*Chain{}
@@ -346,6 +348,60 @@ func Mix(have, want *Ruleset, hold map[ObjectID]bool) (*Ruleset, map[ObjectID]bo
 		out.Maps[name] = m
 	}
 	return out, held
+}
+
+// holdNewElementsReachingHeld holds each map element of want that have
+// lacks (an interface the table does not dispatch yet) whose chain
+// reaches, in the mix, a held object. Such an interface would meet the
+// held object's old version, which was never wanted for it: failing
+// closed, it is left out of the map, and its traffic meets the table's
+// drop for unknown interfaces until the held object goes in. An element
+// the kernel has keeps what it has (version says which side each object
+// comes from).
+func holdNewElementsReachingHeld(have, want *Ruleset, held map[ObjectID]bool, version func(ObjectID) *Ruleset) {
+	if len(held) == 0 {
+		return
+	}
+	reaches := map[string]bool{}
+	var visit func(name string, depth int) bool
+	visit = func(name string, depth int) bool {
+		if r, ok := reaches[name]; ok {
+			return r
+		}
+		reaches[name] = false // a loop reaches nothing new
+		id := ObjectID{Kind: ObjChain, Name: name}
+		r := held[id]
+		if c := version(id).Chains[name]; c != nil && !r && depth < 64 {
+			for _, d := range chainDeps(c) {
+				switch d.kind {
+				case refChain:
+					r = visit(d.name, depth+1)
+				case refSet:
+					r = held[ObjectID{Kind: ObjSet, Name: d.name}]
+				}
+				if r {
+					break
+				}
+			}
+		}
+		reaches[name] = r
+		return r
+	}
+	for name, wm := range want.Maps {
+		var he map[string]Verdict
+		if hm := have.Maps[name]; hm != nil {
+			he = hm.Elements
+		}
+		for k, v := range wm.Elements {
+			id := ObjectID{Kind: ObjMapElement, Name: name, Key: k}
+			if _, old := he[k]; old || held[id] || v.Chain == "" {
+				continue
+			}
+			if visit(v.Chain, 0) {
+				held[id] = true
+			}
+		}
+	}
 }
 
 func putOrDelete[T any](m map[string]*T, name string, v *T) {

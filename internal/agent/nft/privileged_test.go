@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/netip"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -504,4 +506,83 @@ func TestPrivilegedLargeSets(t *testing.T) {
 		}
 		checkKernel(t, ns, a, rs)
 	}
+}
+
+// TestPrivilegedIsolatorKernelRefusal: the Isolator over a real kernel.
+// A policy chain that jumps to itself is refused by the kernel itself (it
+// rejects loops in the jump graph, ELOOP), not by anything of ours: the
+// rest of the ruleset is committed, the endpoint that needs the refused
+// policy keeps its previous chains (fail closed), a new one that needs it
+// is left out of the dispatch maps, and once the policy is fixed it goes
+// in at once.
+func TestPrivilegedIsolatorKernelRefusal(t *testing.T) {
+	requireRoot(t)
+	ns := newNS(t)
+	ctx := context.Background()
+	a := ns.applier(t, "calico")
+	p := NewIsolator(a.Apply, nil)
+
+	// selfJump makes pol-<name> jump to itself: a loop the kernel refuses.
+	selfJump := func(rs *Ruleset, name string) *Ruleset {
+		out := *rs
+		out.Chains = maps.Clone(rs.Chains)
+		c := *rs.Chains["pol-"+name]
+		c.Rules = append(slices.Clone(c.Rules), Rule{Verdict: Verdict{Kind: VerdictJump, Chain: c.Name}})
+		out.Chains[c.Name] = &c
+		return &out
+	}
+	b := newShaper()
+	have := b.build(shape{eps: map[string][]string{"cali1": {"p1"}, "cali2": {"p2"}},
+		pols: map[string]polShape{"p1": {sets: []string{"s1"}}, "p2": {sets: []string{"s1"}}},
+		sets: map[string]setShape{"s1": setS1}})
+	if err := p.Apply(ctx, have); err != nil {
+		t.Fatal(err)
+	}
+	before := ns.listing(t, "calico")
+	if strings.Contains(before, "cali3") {
+		t.Fatalf("cali3 in the table before it was wanted:\n%s", before)
+	}
+
+	// p2 gets a new version that loops and a new endpoint cali3 needs it;
+	// p1 gets a new set, and a new endpoint cali4 needs p1.
+	wantShape := shape{eps: map[string][]string{"cali1": {"p1"}, "cali2": {"p2"}, "cali3": {"p2"}, "cali4": {"p1"}},
+		pols: map[string]polShape{"p1": {sets: []string{"s1", "s2"}}, "p2": {sets: []string{"s1", "s2"}}},
+		sets: map[string]setShape{"s1": setS1, "s2": setS2}}
+	want := selfJump(b.build(wantShape), "p2")
+	if err := a.Apply(ctx, want); !errors.Is(err, ErrRejected) {
+		t.Fatalf("the kernel did not refuse a looping chain as a whole: %v", err)
+	}
+	if err := p.Apply(ctx, want); err != nil {
+		t.Fatalf("Apply failed as a whole: %v", err)
+	}
+	if diff := cmp.Diff(objIDs("chain pol-p2"), failedIDs(p)); diff != "" {
+		t.Errorf("failed (-want +got):\n%s", diff)
+	}
+	for _, f := range p.Failures() {
+		t.Logf("failure: %v: %v", f.ID, f.Err)
+		if !errors.Is(f.Err, ErrRejected) {
+			t.Errorf("failure %v: %v, want rejected", f.ID, f.Err)
+		}
+	}
+	// The kernel holds the wanted table but for p2 and cali3: p2 as it
+	// was, cali2 on it; cali3 is not dispatched (its chains are there,
+	// unused): it would meet a version of p2 never wanted for it.
+	kernel := b.build(shape{eps: map[string][]string{"cali1": {"p1"}, "cali2": {"p2"}, "cali4": {"p1"}},
+		pols: map[string]polShape{"p1": {sets: []string{"s1", "s2"}}, "p2": {sets: []string{"s1"}}},
+		sets: map[string]setShape{"s1": setS1, "s2": setS2}})
+	kernel.Chains["fw-cali3"], kernel.Chains["tw-cali3"] = want.Chains["fw-cali3"], want.Chains["tw-cali3"]
+	checkKernel(t, ns, a, kernel)
+	if got := Affected(want, p.Held()); !got["cali2"] || !got["cali3"] || len(got) != 2 {
+		t.Errorf("affected interfaces %v, want cali2 and cali3", got)
+	}
+
+	// Fixed: the new version goes in at once, not on the back-off.
+	fixed := b.build(wantShape)
+	if err := p.Apply(ctx, fixed); err != nil {
+		t.Fatal(err)
+	}
+	if f := p.Failures(); len(f) != 0 {
+		t.Errorf("failures after the fix: %v", f)
+	}
+	checkKernel(t, ns, a, fixed)
 }
