@@ -44,7 +44,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	defer be.Close()
 	c := resources.New(be, resources.WithLogger(log))
 
-	if err := ensureDefaultsWithRetry(ctx, c, cfg, log); err != nil {
+	if err := ensureDefaultsWithRetry(ctx, c, be, cfg, log); err != nil {
 		if ctx.Err() != nil {
 			// Asked to stop while starting: not a failure.
 			log.Info("shutting down before start-up finished")
@@ -91,24 +91,33 @@ func connect(ctx context.Context, cfg datastore.Config, log *slog.Logger) (datas
 }
 
 // ensureDefaultsWithRetry creates the startup defaults, retrying while the
-// datastore is not reachable yet (an etcd cluster still forming).
-func ensureDefaultsWithRetry(ctx context.Context, c *resources.Client, cfg Config, log *slog.Logger) error {
+// datastore is not reachable yet (an etcd cluster still forming). Each
+// attempt first checks that the datastore answers (datastore.Reach), so
+// that the log says why it does not (connection refused, no such socket,
+// TLS failure, no answer in time), and a refusal is retried at once
+// rather than after a request's timeout.
+func ensureDefaultsWithRetry(ctx context.Context, c *resources.Client, be datastore.Backend, cfg Config, log *slog.Logger) error {
 	delay := 100 * time.Millisecond
 	nodeName := cfg.NodeName
 	if cfg.DatastoreOnly {
 		nodeName = ""
 	}
 	for {
-		err := EnsureDefaults(ctx, c, nodeName, cfg.Defaults, log)
-		if err == nil {
-			log.Info("datastore defaults in place", "node", cfg.NodeName)
-			return nil
+		err := datastore.Reach(ctx, be, cfg.Datastore, datastoreProbeKey, cfg.Datastore.RequestTimeout)
+		if err != nil {
+			log.Warn("datastore unreachable; retrying", "error", err, "retryIn", delay)
+		} else {
+			err = EnsureDefaults(ctx, c, nodeName, cfg.Defaults, log)
+			if err == nil {
+				log.Info("datastore defaults in place", "node", cfg.NodeName)
+				return nil
+			}
+			var ve *v3.ValidationError
+			if errors.As(err, &ve) {
+				return fmt.Errorf("creating datastore defaults: %w", err)
+			}
+			log.Warn("creating datastore defaults failed; retrying", "error", err, "retryIn", delay)
 		}
-		var ve *v3.ValidationError
-		if errors.As(err, &ve) {
-			return fmt.Errorf("creating datastore defaults: %w", err)
-		}
-		log.Warn("creating datastore defaults failed; retrying", "error", err, "retryIn", delay)
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("creating datastore defaults: %w", err)

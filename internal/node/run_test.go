@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 
 	v3 "github.com/gocalico/calico/api/v3"
 	"github.com/gocalico/calico/internal/datastore"
+	"github.com/gocalico/calico/internal/datastore/embedded"
 	"github.com/gocalico/calico/internal/datastore/etcdtest"
 	"github.com/gocalico/calico/internal/resources"
 )
@@ -198,4 +200,80 @@ func TestClusterNodesRaceOnDefaults(t *testing.T) {
 	if p := r.(*v3.IPPool); p.Spec.CIDR != "10.244.0.0/16" {
 		t.Errorf("pool CIDR = %s", p.Spec.CIDR)
 	}
+}
+
+// lockedBuffer is a log destination shared by a test and Run.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestNodeSaysWhyTheDatastoreIsUnreachable: calico-node started before its
+// datastore logs why it cannot reach it (here: the socket does not exist)
+// and carries on once the datastore starts.
+func TestNodeSaysWhyTheDatastoreIsUnreachable(t *testing.T) {
+	dir := etcdtest.TempDir(t)
+	sock := filepath.Join(dir, "etcd.sock")
+	logs := &lockedBuffer{}
+	cfg := Config{
+		NodeName:  "host1",
+		Datastore: datastore.Config{Endpoints: []string{"unix://" + sock}},
+		Defaults:  testDefaults(t),
+		Addresses: Addresses{IPv4: "10.0.0.1/24", IPv6: "none"},
+		InitOnly:  true,
+		RunAgent:  false,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg, slog.New(slog.NewTextHandler(logs, nil))) }()
+
+	want := "datastore unreachable; retrying"
+	for !strings.Contains(logs.String(), "no such socket") {
+		select {
+		case err := <-done:
+			t.Fatalf("Run returned before the datastore started: %v\n%s", err, logs)
+		case <-ctx.Done():
+			t.Fatalf("no %q naming the missing socket:\n%s", want, logs)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	line := ""
+	for l := range strings.Lines(logs.String()) {
+		if strings.Contains(l, "no such socket") {
+			line = l
+			break
+		}
+	}
+	if !strings.Contains(line, want) || !strings.Contains(line, sock) {
+		t.Errorf("log line %q does not say %q naming %s", line, want, sock)
+	}
+
+	srv, err := embedded.Start(ctx, embedded.Config{Dir: filepath.Join(dir, "data"), SocketPath: sock, ClientURL: "http://127.0.0.1:0"}, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run after the datastore started: %v\n%s", err, logs)
+		}
+	case <-ctx.Done():
+		t.Fatalf("Run did not finish once the datastore started:\n%s", logs)
+	}
+	be := waitForKey(t, datastore.Config{Endpoints: []string{"unix://" + sock}}, res+"nodes/host1")
+	be.Close()
 }
