@@ -362,16 +362,39 @@ func holdNewElementsReachingHeld(have, want *Ruleset, held map[ObjectID]bool, ve
 	if len(held) == 0 {
 		return
 	}
+	visit := reachesHeld(held, func(name string) *Chain {
+		return version(ObjectID{Kind: ObjChain, Name: name}).Chains[name]
+	})
+	for name, wm := range want.Maps {
+		var he map[string]Verdict
+		if hm := have.Maps[name]; hm != nil {
+			he = hm.Elements
+		}
+		for k, v := range wm.Elements {
+			id := ObjectID{Kind: ObjMapElement, Name: name, Key: k}
+			if _, old := he[k]; old || held[id] || v.Chain == "" {
+				continue
+			}
+			if visit(v.Chain) {
+				held[id] = true
+			}
+		}
+	}
+}
+
+// reachesHeld returns a function reporting whether a chain, as chainOf
+// gives it, is held or reaches a held chain or set by jumps, gotos and set
+// lookups (memoised; a loop reaches nothing new).
+func reachesHeld(held map[ObjectID]bool, chainOf func(name string) *Chain) func(name string) bool {
 	reaches := map[string]bool{}
 	var visit func(name string, depth int) bool
 	visit = func(name string, depth int) bool {
 		if r, ok := reaches[name]; ok {
 			return r
 		}
-		reaches[name] = false // a loop reaches nothing new
-		id := ObjectID{Kind: ObjChain, Name: name}
-		r := held[id]
-		if c := version(id).Chains[name]; c != nil && !r && depth < 64 {
+		reaches[name] = false
+		r := held[ObjectID{Kind: ObjChain, Name: name}]
+		if c := chainOf(name); c != nil && !r && depth < 64 {
 			for _, d := range chainDeps(c) {
 				switch d.kind {
 				case refChain:
@@ -387,21 +410,7 @@ func holdNewElementsReachingHeld(have, want *Ruleset, held map[ObjectID]bool, ve
 		reaches[name] = r
 		return r
 	}
-	for name, wm := range want.Maps {
-		var he map[string]Verdict
-		if hm := have.Maps[name]; hm != nil {
-			he = hm.Elements
-		}
-		for k, v := range wm.Elements {
-			id := ObjectID{Kind: ObjMapElement, Name: name, Key: k}
-			if _, old := he[k]; old || held[id] || v.Chain == "" {
-				continue
-			}
-			if visit(v.Chain, 0) {
-				held[id] = true
-			}
-		}
-	}
+	return func(name string) bool { return visit(name, 0) }
 }
 
 func putOrDelete[T any](m map[string]*T, name string, v *T) {
@@ -421,33 +430,10 @@ func Affected(rs *Ruleset, held map[ObjectID]bool) map[string]bool {
 	if len(held) == 0 {
 		return out
 	}
-	reaches := map[string]bool{} // chain -> reaches something held
-	var visit func(name string, depth int) bool
-	visit = func(name string, depth int) bool {
-		if r, ok := reaches[name]; ok {
-			return r
-		}
-		reaches[name] = false // a loop, if any, reaches nothing new
-		r := held[ObjectID{Kind: ObjChain, Name: name}]
-		if c := rs.Chains[name]; c != nil && !r && depth < 64 {
-			for _, d := range chainDeps(c) {
-				switch d.kind {
-				case refChain:
-					r = visit(d.name, depth+1)
-				case refSet:
-					r = held[ObjectID{Kind: ObjSet, Name: d.name}]
-				}
-				if r {
-					break
-				}
-			}
-		}
-		reaches[name] = r
-		return r
-	}
+	visit := reachesHeld(held, func(name string) *Chain { return rs.Chains[name] })
 	for name, m := range rs.Maps {
 		for k, v := range m.Elements {
-			if held[ObjectID{Kind: ObjMapElement, Name: name, Key: k}] || visit(v.Chain, 0) {
+			if held[ObjectID{Kind: ObjMapElement, Name: name, Key: k}] || visit(v.Chain) {
 				out[k] = true
 			}
 		}
